@@ -64,3 +64,17 @@ def train_id_to_label_id_lut():
     for train_id, label_id, _, _ in _CLASSES:
         lut[train_id] = label_id
     return lut
+
+
+def default_palette(num_classes):
+    """Return ``num_classes`` RGB colours: Cityscapes' first, then well-spread hues.
+
+    Used when a checkpoint carries no palette of its own.
+    """
+    colours = list(PALETTE[:num_classes])
+    for index in range(len(colours), num_classes):
+        # Golden-ratio hue steps keep consecutive extra classes visually distinct.
+        hue = (index * 0.618033988749895) % 1.0
+        rgb = np.array([hue, hue + 2 / 3, hue + 1 / 3]) % 1.0
+        colours.append(tuple(int(v) for v in (np.abs(rgb * 6 - 3) - 1).clip(0, 1) * 205 + 50))
+    return tuple(colours)
