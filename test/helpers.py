@@ -1,0 +1,81 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""Helpers shared by the tests: where ../shared is, the reference weight fill."""
+
+import math
+from pathlib import Path
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+DATA = Path(__file__).resolve().parent / 'data'
+# ../shared beside the repository, found from the source tree, not the working directory.
+SHARED = Path(__file__).resolve().parents[2] / 'shared'
+
+
+def shared_path(*parts):
+    """Return a path under ../shared, skipping the test (saying why) when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f'{path} is absent: the team data in ../shared is needed for this test')
+    return path
+
+
+def reference_tensor(key, shape):
+    """Return the tensor the parity fixtures' fill recipe assigns to ``key``.
+
+    The recipe (documented with the fixtures): a generator seeded with
+    crc32(key) per tensor; BN statistics, 1-D weights/biases and N-D weights
+    each drawn from their own distribution. None for num_batches_tracked.
+    """
+    if key.endswith('num_batches_tracked'):
+        return None
+    gen = torch.Generator().manual_seed(zlib.crc32(key.encode('utf-8')))
+    shape = tuple(shape)
+    if key.endswith('running_mean'):
+        return torch.randn(shape, generator=gen) * 0.1
+    if key.endswith('running_var'):
+        return torch.rand(shape, generator=gen) + 0.5
+    if len(shape) == 1 and key.endswith('weight'):
+        return torch.rand(shape, generator=gen) + 0.5
+    if len(shape) == 1 and key.endswith('bias'):
+        return torch.randn(shape, generator=gen) * 0.1
+    if len(shape) >= 2:
+        fan_in = int(np.prod(shape[1:]))
+        return torch.randn(shape, generator=gen) * math.sqrt(2.0 / fan_in)
+    raise ValueError(f'no fill rule for {key} {shape}')
+
+
+def reference_state_dict(name):
+    """Return the filled state_dict of reference set ``name`` (e.g. 'mmseg_v2')."""
+    state_dict = {}
+    for line in (DATA / f'keys_{name}.txt').read_text().splitlines():
+        key, shape, dtype = line.split('\t')
+        shape = tuple(int(s) for s in shape.split(',')) if shape else ()
+        value = reference_tensor(key, shape)
+        state_dict[key] = (torch.zeros(shape, dtype=getattr(torch, dtype)) if value is None
+                           else value.to(getattr(torch, dtype)))
+    return state_dict
+
+
+def reference_input(case):
+    """Return the normalised input tensor of a fixture case ('128x256', 'b2_128x256', ...)."""
+    seed, batch = (99, 2) if case.startswith('b2_') else (1234, 1)
+    height, width = (int(v) for v in case.split('_')[-1].split('x'))
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn((batch, 3, height, width), generator=gen, dtype=torch.float32)
