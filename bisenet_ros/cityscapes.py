@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Cityscapes class table: trainIds, names, official colours, labelId <-> trainId.
+"""
+Cityscapes class table: trainIds, names, official colours, labelId <-> trainId.
 
 The one place these facts live; checkpoints may carry their own names and
 palette, which then take precedence (see ``checkpoint.CheckpointInfo``).
@@ -67,7 +68,8 @@ def train_id_to_label_id_lut():
 
 
 def default_palette(num_classes):
-    """Return ``num_classes`` RGB colours: Cityscapes' first, then well-spread hues.
+    """
+    Return ``num_classes`` RGB colours: Cityscapes' first, then well-spread hues.
 
     Used when a checkpoint carries no palette of its own.
     """

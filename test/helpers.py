@@ -37,7 +37,8 @@ def shared_path(*parts):
 
 
 def reference_tensor(key, shape):
-    """Return the tensor the parity fixtures' fill recipe assigns to ``key``.
+    """
+    Return the tensor the parity fixtures' fill recipe assigns to ``key``.
 
     The recipe (documented with the fixtures): a generator seeded with
     crc32(key) per tensor; BN statistics, 1-D weights/biases and N-D weights

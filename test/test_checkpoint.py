@@ -16,11 +16,7 @@
 """Checkpoint formats, safe loading and the errors users see for bad files."""
 
 import json
-
-import numpy as np
-import pytest
-from safetensors import safe_open
-import torch
+from pathlib import Path
 
 from bisenet_ros import cityscapes
 from bisenet_ros.checkpoint import (CheckpointError, CheckpointNotFoundError, load_checkpoint,
@@ -28,13 +24,17 @@ from bisenet_ros.checkpoint import (CheckpointError, CheckpointNotFoundError, lo
 from bisenet_ros.checkpoint.mmseg_keys import mmseg_to_internal
 from bisenet_ros.models import build_model
 from helpers import DATA, reference_input, reference_state_dict
+import numpy as np
+import pytest
+from safetensors import safe_open
+import torch
 
 X = reference_input('128x256')
 
 
 @pytest.fixture(scope='module')
 def v2_state_dict():
-    """CoinCheung V2 weights as published: train-mode keys, aux heads included."""
+    """Return CoinCheung V2 weights as published: train-mode keys, aux heads included."""
     return reference_state_dict('coincheung_v2')
 
 
@@ -94,14 +94,12 @@ class _Payload:
 
 
 def test_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path, v2_state_dict):
-    marker = '/tmp/bisenet_ros_payload_ran'
+    marker = Path('/tmp/bisenet_ros_payload_ran')
     path = _save({'state_dict': v2_state_dict, 'meta': _Payload()}, tmp_path / 'evil.pth')
-    import os
-    if os.path.exists(marker):
-        os.remove(marker)
+    marker.unlink(missing_ok=True)
     with pytest.raises(CheckpointError, match='refused'):
         load_checkpoint(path)
-    assert not os.path.exists(marker)
+    assert not marker.exists()
 
 
 def test_missing_path_is_reported(tmp_path):

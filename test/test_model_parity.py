@@ -13,19 +13,19 @@
 # limitations under the License.
 
 
-"""Parity with the reference networks: logits and argmax of all four reference sets.
+"""
+Parity with the reference networks: logits and argmax of all four reference sets.
 
 Each set's weights come from the fixtures' deterministic fill, saved in the
 layout users' files have, then loaded through ``load_checkpoint``.
 Tolerance: max|d| <= 1e-4 * max|ref|; argmax may differ only at near-ties.
 """
 
+from bisenet_ros.checkpoint import load_checkpoint
+from helpers import DATA, reference_input, reference_state_dict, shared_path
 import numpy as np
 import pytest
 import torch
-
-from bisenet_ros.checkpoint import load_checkpoint
-from helpers import DATA, reference_input, reference_state_dict, shared_path
 
 SETS = ('coincheung_v1', 'coincheung_v2', 'mmseg_v1', 'mmseg_v2')
 

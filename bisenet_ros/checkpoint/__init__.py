@@ -13,7 +13,8 @@
 # limitations under the License.
 
 
-"""Load BiSeNet checkpoints of every supported format, and save the project's own.
+"""
+Load BiSeNet checkpoints of every supported format, and save the project's own.
 
 Public API::
 
@@ -30,14 +31,13 @@ from dataclasses import dataclass, field
 import json
 from pathlib import Path
 
-import torch
-
 from bisenet_ros import cityscapes
 from bisenet_ros.checkpoint.errors import CheckpointError, CheckpointNotFoundError
 from bisenet_ros.checkpoint.layouts import AUX_PREFIXES, Layout, recognise, strip_module_prefix
 from bisenet_ros.checkpoint.layouts import try_layout
 from bisenet_ros.checkpoint.safe_read import decode_metadata, read_checkpoint_file
 from bisenet_ros.models import ARCHS, build_model, VARIANTS
+import torch
 
 __all__ = ['CheckpointError', 'CheckpointInfo', 'CheckpointNotFoundError', 'load_checkpoint',
            'save_checkpoint', 'NORMALISATION']
@@ -55,7 +55,8 @@ NORMALISATION = {
 
 @dataclass
 class CheckpointInfo:
-    """What a checkpoint is and how its network expects to be fed.
+    """
+    What a checkpoint is and how its network expects to be fed.
 
     ``mean``/``std`` are RGB on the 0..1 scale; ``input_size`` is (W, H) or None
     when the file does not say. ``unused_keys`` lists weights present in the
@@ -169,7 +170,8 @@ def _load_into(model, state_dict, path):
 
 
 def load_checkpoint(path, arch=None, device='cpu', aux=False):
-    """Load a BiSeNet checkpoint; return ``(model, info)``.
+    """
+    Load a BiSeNet checkpoint; return ``(model, info)``.
 
     ``model`` is an eval-mode ``torch.nn.Module`` on ``device``: ``model(x)`` with
     normalised float32 (N, 3, H, W), H and W multiples of 32, returns logits
@@ -227,7 +229,8 @@ _INFO_FIELDS = {'arch', 'variant', 'num_classes', 'class_names', 'palette', 'mea
 
 
 def save_checkpoint(path, model, metadata):
-    """Write ``model``'s weights and ``metadata`` in the project's format (safetensors).
+    """
+    Write ``model``'s weights and ``metadata`` in the project's format (safetensors).
 
     ``metadata`` needs at least ``arch``; ``variant`` defaults to 'coincheung',
     ``num_classes`` to the model's, names/palette/normalisation to Cityscapes and

@@ -13,7 +13,8 @@
 # limitations under the License.
 
 
-"""The state_dict layouts users bring, and how to recognise each.
+"""
+The state_dict layouts users bring, and how to recognise each.
 
 A layout is (source, arch): CoinCheung/BiSeNet or mmsegmentation names, V1 or
 V2. Recognition is exact: every required key present after renaming, nothing
@@ -24,11 +25,10 @@ that differ, so users see why their file is not accepted.
 from dataclasses import dataclass, field
 import functools
 
-import torch
-
 from bisenet_ros.checkpoint.errors import CheckpointError
 from bisenet_ros.checkpoint.mmseg_keys import DROPPED_PREFIXES, mmseg_to_internal
 from bisenet_ros.models import build_model
+import torch
 
 AUX_PREFIXES = ('conv_out16.', 'conv_out32.', 'aux2.', 'aux3.', 'aux4.', 'aux5_4.')
 _CLASSIFIER_KEYS = {'bisenetv1': 'conv_out.conv_out.weight',
@@ -135,7 +135,8 @@ def _listing(keys, limit=10):
 
 
 def recognise(state_dict, arch=None, source=None, path=''):
-    """Return the exact Match of a state_dict, or raise CheckpointError explaining why not.
+    """
+    Return the exact Match of a state_dict, or raise CheckpointError explaining why not.
 
     ``arch`` and ``source`` restrict the candidates when the caller knows them.
     """

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""mmsegmentation -> CoinCheung parameter names for BiSeNet V1 and V2.
+"""
+mmsegmentation -> CoinCheung parameter names for BiSeNet V1 and V2.
 
 The networks in ``bisenet_ros.models`` use CoinCheung's names; mmsegmentation
 checkpoints are renamed on load by the ordered rules below (first match wins).

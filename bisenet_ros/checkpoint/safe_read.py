@@ -13,7 +13,8 @@
 # limitations under the License.
 
 
-"""Read a checkpoint file's contents without executing code from it.
+"""
+Read a checkpoint file's contents without executing code from it.
 
 PyTorch pickles are opened with ``weights_only=True`` plus an explicit
 allowlist of the harmless types real checkpoints carry (numpy scalars, arrays
@@ -27,11 +28,10 @@ import pickle
 import struct
 import zipfile
 
+from bisenet_ros.checkpoint.errors import CheckpointError, CheckpointNotFoundError
 import numpy as np
 from numpy._core import multiarray
 import torch
-
-from bisenet_ros.checkpoint.errors import CheckpointError, CheckpointNotFoundError
 
 # Old pickles name these numpy.core.*, numpy 2 pickles numpy._core.*; both are data only.
 NUMPY_ALLOWLIST = [
@@ -97,7 +97,8 @@ def _looks_like_torch_file(path):
 
 
 def read_checkpoint_file(path):
-    """Return ('safetensors', tensors, metadata) or ('torch', obj, None) for a file.
+    """
+    Return ('safetensors', tensors, metadata) or ('torch', obj, None) for a file.
 
     Raises CheckpointNotFoundError for a missing path and CheckpointError for a
     file that is not a checkpoint, is damaged, or would need code to load.

@@ -12,7 +12,8 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""The BiSeNet networks, pure torch.
+"""
+The BiSeNet networks, pure torch.
 
 ``build_model`` is the one place that turns (arch, variant) into a network:
 the variant names the reference whose numerics a checkpoint expects.
@@ -28,7 +29,8 @@ __all__ = ['ARCHS', 'VARIANTS', 'BiSeNetV1', 'BiSeNetV2', 'build_model']
 
 
 def build_model(arch, num_classes=19, aux=True, variant='coincheung'):
-    """Return an untrained network.
+    """
+    Return an untrained network.
 
     ``variant='mmseg'`` honours mmsegmentation's real architectural differences:
     a ReLU in V1's fusion attention; bilinear BGA upsampling and two pointwise

@@ -12,19 +12,19 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BiSeNetV1 (Yu et al., ECCV 2018) with a ResNet-18 context path.
+"""
+BiSeNetV1 (Yu et al., ECCV 2018) with a ResNet-18 context path.
 
 Module and parameter names follow CoinCheung/BiSeNet (``cp``, ``sp``, ``ffm``,
 ``conv_out``, ``conv_out16``, ``conv_out32``); those names are the contract with
 the checkpoints users already hold.
 """
 
+from bisenet_ros.models.layers import ConvBNReLU, global_mean
+from bisenet_ros.models.resnet import Resnet18
 import torch
 from torch import nn
 import torch.nn.functional as F
-
-from bisenet_ros.models.layers import ConvBNReLU, global_mean
-from bisenet_ros.models.resnet import Resnet18
 
 
 class AttentionRefinementModule(nn.Module):
@@ -87,7 +87,8 @@ class SpatialPath(nn.Module):
 
 
 class FeatureFusionModule(nn.Module):
-    """Fuse spatial and context features: feat * attention + feat.
+    """
+    Fuse spatial and context features: feat * attention + feat.
 
     ``attention_relu`` inserts the ReLU that mmsegmentation has between BN and
     sigmoid (conv-BN-ReLU-sigmoid); CoinCheung has none.
@@ -128,7 +129,8 @@ class BiSeNetOutput(nn.Module):
 
 
 class BiSeNetV1(nn.Module):
-    """BiSeNetV1; ``model(x)`` maps normalised (N, 3, H, W) to (N, C, H, W) logits.
+    """
+    BiSeNetV1; ``model(x)`` maps normalised (N, 3, H, W) to (N, C, H, W) logits.
 
     H and W must be multiples of 32. With ``aux=True`` the two auxiliary heads of
     the reference training exist and, in training mode, forward returns

@@ -12,18 +12,18 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""BiSeNetV2 (Yu et al., IJCV 2021): detail branch, semantic branch, BGA, head.
+"""
+BiSeNetV2 (Yu et al., IJCV 2021): detail branch, semantic branch, BGA, head.
 
 Module and parameter names follow CoinCheung/BiSeNet (``detail``, ``segment``,
 ``bga``, ``head``, ``aux2`` .. ``aux5_4``); those names are the contract with the
 checkpoints users already hold.
 """
 
+from bisenet_ros.models.layers import ConvBNReLU, global_mean
 import torch
 from torch import nn
 import torch.nn.functional as F
-
-from bisenet_ros.models.layers import ConvBNReLU, global_mean
 
 
 def _conv_bn(in_chan, out_chan, ks, stride=1, groups=1):
@@ -146,7 +146,8 @@ class SegmentBranch(nn.Module):
 
 
 class BGALayer(nn.Module):
-    """Bilateral guided aggregation of detail (1/8) and semantic (1/32) features.
+    """
+    Bilateral guided aggregation of detail (1/8) and semantic (1/32) features.
 
     ``upsample_mode`` is 'nearest' in CoinCheung and 'bilinear' in
     mmsegmentation; ``pointwise_bias`` adds the biases mmsegmentation has on the
@@ -179,7 +180,8 @@ class BGALayer(nn.Module):
 
 
 class SegmentHead(nn.Module):
-    """ConvBNReLU, dropout, classifier and bilinear upsampling to input resolution.
+    """
+    ConvBNReLU, dropout, classifier and bilinear upsampling to input resolution.
 
     The main head (``aux=False``) keeps an identity at ``conv_out.0`` so that its
     classifier is ``conv_out.1`` as in the checkpoints; auxiliary heads put a
@@ -211,7 +213,8 @@ class SegmentHead(nn.Module):
 
 
 class BiSeNetV2(nn.Module):
-    """BiSeNetV2; ``model(x)`` maps normalised (N, 3, H, W) to (N, C, H, W) logits.
+    """
+    BiSeNetV2; ``model(x)`` maps normalised (N, 3, H, W) to (N, C, H, W) logits.
 
     H and W must be multiples of 32. With ``aux=True`` the four auxiliary heads of
     the reference training exist and, in training mode, forward returns

@@ -18,7 +18,8 @@ from torch import nn
 
 
 class ConvBNReLU(nn.Module):
-    """Convolution, batch norm and ReLU; keys ``conv.*`` and ``bn.*``.
+    """
+    Convolution, batch norm and ReLU; keys ``conv.*`` and ``bn.*``.
 
     Both reference implementations (and therefore every published checkpoint)
     name the two parameterised children ``conv`` and ``bn``.

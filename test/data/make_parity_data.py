@@ -13,7 +13,8 @@
 # limitations under the License.
 
 
-"""Regenerate test/data/parity_*.npz from the team's reference fixtures.
+"""
+Regenerate test/data/parity_*.npz from the team's reference fixtures.
 
 Run from the repository root with ../shared present:
     python test/data/make_parity_data.py

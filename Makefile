@@ -1,0 +1,38 @@
+# bisenet_ros: set-up, tests and the first-run demo.
+#   make demo   create .venv, install pinned dependencies, run the demo
+#   make test   same set-up if needed, then the whole test suite (style checks included)
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Every ROS process we start stays on loopback.
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export PYTHONUNBUFFERED := 1
+
+.PHONY: all demo test lint bench clean
+
+all: test
+
+$(STAMP): setup.py constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(PY) -m pip install -q -c constraints.txt torch
+	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider test
+
+lint: $(STAMP)
+	$(VENV)/bin/ament_flake8 bisenet_ros test launch setup.py
+	$(VENV)/bin/ament_pep257 bisenet_ros test launch setup.py
+
+demo: $(STAMP)
+	$(PY) -m bisenet_ros.tools.demo $(if $(INPUT),--input $(INPUT)) $(if $(MODEL),--model $(MODEL))
+
+bench: $(STAMP)
+	$(PY) -m bisenet_ros.tools.bench $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info out
