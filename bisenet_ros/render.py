@@ -1,0 +1,58 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Colourised masks and overlays, vectorised with lookup tables.
+
+No per-pixel Python: the palette is a (256, 3) table indexed by the labels,
+and the blend is one cv2.addWeighted call.
+"""
+
+import cv2
+import numpy as np
+
+IGNORE_COLOUR = (0, 0, 0)
+
+
+def palette_lut(palette):
+    """Return a (256, 3) uint8 table: class id -> RGB colour, ignore/unknown ids black."""
+    lut = np.zeros((256, 3), dtype=np.uint8)
+    lut[:] = IGNORE_COLOUR
+    colours = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
+    if len(colours) > 255:
+        raise ValueError(f'at most 255 classes can be coloured, got {len(colours)}')
+    lut[:len(colours)] = colours
+    return lut
+
+
+def colorize(labels, lut):
+    """Return the (H, W, 3) uint8 RGB mask of (H, W) uint8 ``labels``."""
+    if labels.dtype != np.uint8 or labels.ndim != 2:
+        raise ValueError(f'labels must be (H, W) uint8, got {labels.dtype} {labels.shape}')
+    return lut[labels]
+
+
+def overlay(rgb, mask, alpha):
+    """Blend ``mask`` over ``rgb`` (both (H, W, 3) uint8): (1 - alpha) * rgb + alpha * mask."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f'overlay alpha must be within [0, 1], got {alpha}')
+    if rgb.shape != mask.shape:
+        raise ValueError(f'image {rgb.shape} and mask {mask.shape} differ in shape')
+    return cv2.addWeighted(rgb, 1.0 - alpha, mask, alpha, 0.0)
+
+
+def confidence_to_mono8(confidence):
+    """Return 255 x max class probability as (H, W) uint8."""
+    return np.clip(confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)

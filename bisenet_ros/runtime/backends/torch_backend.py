@@ -1,0 +1,78 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+PyTorch backend: eager network, inference_mode, channels_last, fp16/bf16.
+
+fp16 runs on CUDA only (CPU half convolutions are slow or missing); bf16 uses
+autocast, which on CPUs with AMX runs the convolutions on the matrix units.
+"""
+
+import logging
+
+from bisenet_ros.runtime.backends import BackendUnavailableError
+import numpy as np
+import torch
+
+LOG = logging.getLogger('bisenet_ros.runtime')
+
+_SUPPORTED = {'cpu': ('fp32', 'bf16'), 'cuda': ('fp32', 'fp16', 'bf16')}
+
+
+class TorchBackend:
+    """Run a loaded BiSeNet with PyTorch on the CPU or a CUDA GPU."""
+
+    name = 'torch'
+    fixed_input_size = None
+
+    def __init__(self, model, device='cpu', precision='fp32', channels_last=True):
+        """Move ``model`` to ``device`` and prepare it for ``precision``."""
+        if device == 'cuda' and not torch.cuda.is_available():
+            raise BackendUnavailableError('device cuda requested but torch sees no CUDA GPU '
+                                          f'(torch {torch.__version__}); use device cpu')
+        if precision not in _SUPPORTED[device]:
+            raise BackendUnavailableError(
+                f'torch on {device} supports precision {", ".join(_SUPPORTED[device])}, not '
+                f'{precision}' + ('; for int8 use backend onnxruntime' if precision == 'int8'
+                                  else ''))
+        self.device = torch.device(device)
+        self.precision = precision
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        model = model.to(self.device).eval()
+        if precision == 'fp16':
+            model = model.half()
+        self.model = model.to(memory_format=self.memory_format)
+        if device == 'cuda':
+            torch.backends.cudnn.benchmark = True
+
+    def describe(self):
+        """Return a short description of what runs."""
+        return f'torch {torch.__version__} {self.device.type} {self.precision}'
+
+    def run(self, batch):
+        """Return {'logits': (N, C, H, W) tensor on the device} for a numpy batch."""
+        tensor = torch.from_numpy(np.ascontiguousarray(batch))
+        if self.device.type == 'cuda':
+            tensor = tensor.pin_memory().to(self.device, non_blocking=True)
+        if self.precision == 'fp16':
+            tensor = tensor.half()
+        tensor = tensor.contiguous(memory_format=self.memory_format)
+        with torch.inference_mode():
+            if self.precision == 'bf16':
+                with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                    logits = self.model(tensor)
+            else:
+                logits = self.model(tensor)
+        return {'logits': logits}

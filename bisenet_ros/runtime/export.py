@@ -1,0 +1,145 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Export a BiSeNet to ONNX, verify it against torch, and quantise it to int8.
+
+The exported file is self-contained (no external data), uses standard
+operators only (opset 17: Conv, Resize, ArgMax, Cast, ...), has a fixed H and
+W with a dynamic batch, and carries the checkpoint's metadata (classes,
+palette, mean/std, input size) so it loads alone.
+"""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+LOG = logging.getLogger('bisenet_ros.runtime')
+
+OPSET = 17
+METADATA_KEY = 'bisenet_ros'
+OUTPUT_KINDS = ('logits', 'labels', 'labels+confidence')
+
+
+class ExportVerificationError(RuntimeError):
+    """The exported graph does not reproduce the torch network."""
+
+
+class _ExportHead(nn.Module):
+    """Network plus, optionally, argmax (as uint8) and max-softmax inside the graph."""
+
+    def __init__(self, model, outputs):
+        super().__init__()
+        self.model = model
+        self.outputs = outputs
+
+    def forward(self, image):
+        logits = self.model(image)
+        if self.outputs == 'logits':
+            return logits
+        labels = logits.argmax(dim=1).to(torch.uint8)
+        if self.outputs == 'labels':
+            return labels
+        return labels, torch.softmax(logits, dim=1).amax(dim=1)
+
+
+def output_names(outputs):
+    """Return the graph's output names for an OUTPUT_KINDS value."""
+    return {'logits': ['logits'], 'labels': ['labels'],
+            'labels+confidence': ['labels', 'confidence']}[outputs]
+
+
+def export_onnx(model, metadata, path, input_size, outputs='logits'):
+    """Write ``model`` as ONNX to ``path`` for (W, H) ``input_size``; return the path.
+
+    ``metadata`` (e.g. ``CheckpointInfo.to_metadata()``) is stored in the file
+    with the input size, the outputs and the precision added.
+    """
+    import onnx
+    if outputs not in OUTPUT_KINDS:
+        raise ValueError(f'unknown outputs {outputs!r}; valid: {", ".join(OUTPUT_KINDS)}')
+    width, height = input_size
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    head = _ExportHead(model.eval().float().to('cpu'), outputs).eval()
+    names = output_names(outputs)
+    axes = {'image': {0: 'batch'}, **{name: {0: 'batch'} for name in names}}
+    with torch.inference_mode():
+        torch.onnx.export(head, torch.zeros(1, 3, height, width), str(path), dynamo=False,
+                          opset_version=OPSET, input_names=['image'], output_names=names,
+                          dynamic_axes=axes, do_constant_folding=True)
+    proto = onnx.load(str(path))
+    meta = dict(metadata, input_size=[width, height], outputs=outputs, precision='fp32')
+    set_metadata(proto, meta)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path), save_as_external_data=False)
+    return path
+
+
+def set_metadata(proto, metadata):
+    """Store ``metadata`` as JSON in an ONNX ModelProto's metadata_props."""
+    for prop in list(proto.metadata_props):
+        if prop.key == METADATA_KEY:
+            proto.metadata_props.remove(prop)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = METADATA_KEY, json.dumps(metadata)
+
+
+def read_metadata(path):
+    """Return the bisenet_ros metadata dict of an exported .onnx file."""
+    import onnx
+    proto = onnx.load(str(path), load_external_data=False)
+    for prop in proto.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    raise ValueError(f'{path}: ONNX file without bisenet_ros metadata; export it with '
+                     'bisenet-export')
+
+
+def verify_against_torch(onnx_path, model, inputs, min_agreement=0.999, rel_tol=1e-3):
+    """Compare the ONNX graph (CPU EP) with ``model`` on ``inputs``; return the figures.
+
+    ``inputs`` is a normalised (N, 3, H, W) float32 array. Raises
+    ExportVerificationError when argmax agreement or logits differ too much.
+    """
+    import onnxruntime as ort
+    session = ort.InferenceSession(str(onnx_path), providers=['CPUExecutionProvider'])
+    produced = session.run(None, {'image': inputs})
+    with torch.inference_mode():
+        logits = model.eval().float()(torch.from_numpy(inputs)).numpy()
+    expected_labels = logits.argmax(axis=1)
+    names = [o.name for o in session.get_outputs()]
+    figures = {}
+    if names[0] == 'logits':
+        diff = float(np.abs(produced[0] - logits).max())
+        figures['max_abs_logit_diff'] = diff
+        figures['max_abs_logit'] = float(np.abs(logits).max())
+        labels = produced[0].argmax(axis=1)
+        if diff > rel_tol * figures['max_abs_logit']:
+            raise ExportVerificationError(
+                f'ONNX logits differ from torch by {diff:.3g} (limit '
+                f'{rel_tol * figures["max_abs_logit"]:.3g})')
+    else:
+        labels = produced[0]
+    figures['argmax_agreement'] = float((labels == expected_labels).mean())
+    if figures['argmax_agreement'] < min_agreement:
+        raise ExportVerificationError(
+            f'ONNX argmax agrees with torch on {figures["argmax_agreement"]:.4%} of pixels '
+            f'(need {min_agreement:.2%})')
+    return figures

@@ -1,0 +1,259 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Segmenter: RGB images of any size in, labels at their own resolution out.
+
+Shared by the ROS node, the offline tools and the benchmarks::
+
+    seg = Segmenter('model.pth', backend='onnxruntime', device='cpu')
+    for result in seg.segment([rgb_uint8, ...]):
+        result.labels       # (H, W) uint8 trainIds, 255 = ignore
+        result.confidence   # (H, W) float32 max softmax probability, or None
+        result.timings      # ms per stage of the batch this image went through
+"""
+
+from dataclasses import dataclass, field
+import hashlib
+import logging
+from pathlib import Path
+import time
+
+from bisenet_ros import render
+from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
+from bisenet_ros.resources import demo_model_path
+from bisenet_ros.runtime.backends import (BACKENDS, BackendUnavailableError, check_choice,
+                                          DEVICES, PRECISIONS)
+from bisenet_ros.runtime.processing import (LABEL_RESIZE, labels_at_source, Normaliser, place,
+                                            RESIZE_POLICIES, STRIDE, validate_image)
+import cv2
+import numpy as np
+import torch
+
+LOG = logging.getLogger('bisenet_ros.runtime')
+DEFAULT_INPUT_SIZE = (1024, 512)
+
+
+@dataclass
+class SegmentationResult:
+    """Labels (and optionally confidence) of one image at its own resolution."""
+
+    labels: np.ndarray
+    confidence: np.ndarray = None
+    timings: dict = field(default_factory=dict)
+
+
+def _check_input_size(input_size):
+    width, height = (int(v) for v in input_size)
+    if width <= 0 or height <= 0 or width % STRIDE or height % STRIDE:
+        raise ValueError(f'input_size must be (W, H) positive multiples of {STRIDE}, got '
+                         f'{tuple(input_size)}')
+    return width, height
+
+
+def _file_digest(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+class Segmenter:
+    """The segmentation engine: resize, normalise, run a backend, labels back at source size.
+
+    Arguments: ``model_path`` (.pth/.safetensors checkpoint or exported .onnx;
+    None = the shipped demonstration model), ``backend`` ('torch' |
+    'onnxruntime'), ``device`` ('cpu' | 'cuda'), ``input_size`` (W, H),
+    ``precision`` ('fp32' | 'fp16' | 'bf16' | 'int8'; None = the model file's
+    own, else fp32), ``resize`` ('stretch' | 'letterbox' | 'native'),
+    ``label_resize`` ('nearest' | 'logits'), ``confidence`` (compute the max
+    softmax probability), ``threads`` (CPU threads for torch, ONNX Runtime and
+    OpenCV), ``providers`` (ONNX Runtime order, e.g. ('tensorrt', 'cuda',
+    'cpu')), ``calibration_images`` (RGB arrays for int8 from a checkpoint),
+    ``max_batch`` (images per forward pass).
+    """
+
+    def __init__(self, model_path=None, backend='torch', device='cpu', input_size=None,
+                 precision=None, resize='stretch', label_resize='nearest', confidence=False,
+                 threads=None, providers=None, cache_dir=None, calibration_images=None,
+                 max_batch=4, arch=None):
+        """Load the model and create the backend; raise ValueError for unknown choices."""
+        check_choice('backend', backend, BACKENDS)
+        check_choice('device', device, DEVICES)
+        if precision is not None:
+            check_choice('precision', precision, PRECISIONS)
+        check_choice('resize policy', resize, RESIZE_POLICIES)
+        check_choice('label resize', label_resize, LABEL_RESIZE)
+        if int(max_batch) < 1:
+            raise ValueError(f'max_batch must be >= 1, got {max_batch}')
+        if model_path is None:
+            model_path = demo_model_path()
+            if model_path is None:
+                raise FileNotFoundError('no model_path given and this install has no '
+                                        'demonstration model')
+            LOG.info('no model given: using the shipped demonstration model %s '
+                     '(CamVid-trained, research and personal use only)', model_path)
+        self.model_path = Path(model_path)
+        self.resize = resize
+        self.label_resize = label_resize
+        self.confidence = bool(confidence)
+        self.max_batch = int(max_batch)
+        self.cache_dir = Path(cache_dir or Path.home() / '.cache' / 'bisenet_ros')
+        if threads:
+            torch.set_num_threads(int(threads))
+            cv2.setNumThreads(int(threads))
+        if self.model_path.suffix == '.onnx':
+            if backend != 'onnxruntime':
+                raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime')
+            self._init_onnx(self.model_path, device, precision, providers, threads, input_size)
+        else:
+            model, self.info = load_checkpoint(self.model_path, arch=arch)
+            self.input_size = _check_input_size(
+                input_size or self.info.input_size or DEFAULT_INPUT_SIZE)
+            if backend == 'torch':
+                from bisenet_ros.runtime.backends.torch_backend import TorchBackend
+                self.backend = TorchBackend(model, device, precision or 'fp32')
+            else:
+                onnx_path = self._exported(model, precision or 'fp32', calibration_images)
+                self._init_onnx(onnx_path, device, precision, providers, threads,
+                                self.input_size)
+        if self.resize == 'native' and self.backend.fixed_input_size:
+            raise ValueError('resize policy native needs backend torch: an ONNX model has a '
+                             'fixed input size (use stretch or letterbox)')
+        self.normaliser = Normaliser(self.info.mean, self.info.std)
+        self.lut = render.palette_lut(self.info.palette)
+        LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
+                 self.backend.describe(), *self.input_size, self.resize)
+
+    def _init_onnx(self, onnx_path, device, precision, providers, threads, input_size):
+        from bisenet_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+        self.backend = OnnxRuntimeBackend(onnx_path, device, precision, providers, threads,
+                                          self.max_batch, self.cache_dir / 'tensorrt')
+        meta = self.backend.metadata
+        self.info = CheckpointInfo(
+            arch=meta['arch'], source='onnx', variant=meta.get('variant', 'coincheung'),
+            num_classes=meta['num_classes'], class_names=tuple(meta['class_names']),
+            palette=tuple(tuple(c) for c in meta['palette']), mean=tuple(meta['mean']),
+            std=tuple(meta['std']), input_size=tuple(meta['input_size']),
+            path=str(onnx_path), metadata=meta)
+        self.input_size = self.backend.fixed_input_size
+        if input_size is not None and tuple(input_size) != self.input_size:
+            raise ValueError(f'{onnx_path} was exported for input {self.input_size}, not '
+                             f'{tuple(input_size)}; export it again for that size')
+        if 'logits' not in self.backend.output_names and self.label_resize == 'logits':
+            raise ValueError('label_resize logits needs a model that outputs logits; this '
+                             'one computes labels in the graph')
+        if self.confidence and 'confidence' not in self.backend.output_names \
+                and 'logits' not in self.backend.output_names:
+            raise ValueError('confidence requested but this ONNX model outputs labels only')
+
+    def _exported(self, model, precision, calibration_images):
+        """Return a cached ONNX export of the checkpoint for this size and precision."""
+        from bisenet_ros.runtime.export import export_onnx, verify_against_torch
+        outputs = 'logits' if self.label_resize == 'logits' else (
+            'labels+confidence' if self.confidence else 'labels')
+        width, height = self.input_size
+        stem = (f'{self.model_path.stem}-{_file_digest(self.model_path)}-{width}x{height}-'
+                f'{outputs.replace("+", "_")}')
+        fp32_path = self.cache_dir / 'onnx' / f'{stem}-fp32.onnx'
+        if not fp32_path.exists():
+            LOG.info('exporting %s to %s', self.model_path, fp32_path)
+            partial = fp32_path.with_suffix('.partial')
+            export_onnx(model, self.info.to_metadata(), partial, self.input_size, outputs)
+            probe = np.random.default_rng(0).standard_normal((1, 3, height, width),
+                                                             dtype=np.float32)
+            verify_against_torch(partial, model, probe)
+            partial.rename(fp32_path)
+        if precision != 'int8':
+            return fp32_path
+        if not calibration_images:
+            raise ValueError('precision int8 from a checkpoint needs calibration_images (real '
+                             'frames), or an int8 .onnx made with bisenet-export')
+        from bisenet_ros.runtime.quantize import quantize_int8
+        int8_path = self.cache_dir / 'onnx' / f'{stem}-int8-{len(calibration_images)}f.onnx'
+        if not int8_path.exists():
+            batches = [self.preprocess([image])[0] for image in calibration_images]
+            partial = int8_path.with_suffix('.partial')
+            quantize_int8(fp32_path, partial, batches)
+            partial.rename(int8_path)
+        return int8_path
+
+    @property
+    def class_names(self):
+        """Return the class names, index = label id."""
+        return self.info.class_names
+
+    def describe(self):
+        """Return what runs, for logs and diagnostics."""
+        return self.backend.describe()
+
+    def preprocess(self, images):
+        """Return (normalised (N, 3, H, W) batch, placements) of same-sized placements."""
+        placements = [place(img.shape[1], img.shape[0], self.resize, self.input_size)
+                      for img in images]
+        return self.normaliser.batch(images, placements), placements
+
+    def segment(self, images, confidence=None):
+        """Segment RGB uint8 images; return one SegmentationResult per image, in order.
+
+        ``images``: a list of (H, W, 3) uint8 arrays of any sizes, one such array,
+        or an (N, H, W, 3) array. ``confidence`` overrides the constructor's.
+        """
+        if isinstance(images, np.ndarray):
+            images = [images] if images.ndim == 3 else list(images)
+        for index, image in enumerate(images):
+            validate_image(image, index)
+        want_confidence = self.confidence if confidence is None else bool(confidence)
+        if want_confidence and 'labels' in getattr(self.backend, 'output_names', ()) \
+                and 'confidence' not in self.backend.output_names:
+            raise ValueError('this model was exported without confidence output')
+        results = [None] * len(images)
+        groups = {}
+        for index, image in enumerate(images):
+            net = place(image.shape[1], image.shape[0], self.resize, self.input_size).network
+            groups.setdefault(net, []).append(index)
+        for indices in groups.values():
+            for start in range(0, len(indices), self.max_batch):
+                chunk = indices[start:start + self.max_batch]
+                outs = self._segment_batch([images[i] for i in chunk], want_confidence)
+                for i, result in zip(chunk, outs):
+                    results[i] = result
+        return results
+
+    def _segment_batch(self, images, confidence):
+        t0 = time.perf_counter()
+        batch, placements = self.preprocess(images)
+        t1 = time.perf_counter()
+        outputs = self.backend.run(batch)
+        if 'logits' in outputs and outputs['logits'].device.type == 'cuda':
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        per_image = labels_at_source(outputs, placements, self.label_resize, confidence)
+        t3 = time.perf_counter()
+        timings = {'pre_ms': (t1 - t0) * 1e3, 'network_ms': (t2 - t1) * 1e3,
+                   'post_ms': (t3 - t2) * 1e3, 'batch': len(images)}
+        return [SegmentationResult(labels, conf, dict(timings)) for labels, conf in per_image]
+
+    def colorize(self, labels):
+        """Return the RGB colour mask of ``labels`` with this model's palette."""
+        return render.colorize(labels, self.lut)
+
+    def overlay(self, rgb, labels, alpha=0.5):
+        """Return ``rgb`` blended with the colour mask of ``labels``."""
+        return render.overlay(rgb, self.colorize(labels), alpha)
+
+
+__all__ = ['BackendUnavailableError', 'Segmenter', 'SegmentationResult']
