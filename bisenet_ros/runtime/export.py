@@ -25,6 +25,7 @@ palette, mean/std, input size) so it loads alone.
 import json
 import logging
 from pathlib import Path
+import warnings
 
 import numpy as np
 import torch
@@ -80,7 +81,10 @@ def export_onnx(model, metadata, path, input_size, outputs='logits'):
     head = _ExportHead(model.eval().float().to('cpu'), outputs).eval()
     names = output_names(outputs)
     axes = {'image': {0: 'batch'}, **{name: {0: 'batch'} for name in names}}
-    with torch.inference_mode():
+    # The TorchScript exporter (deprecated in favour of torch.export) is chosen on
+    # purpose: its opset-17 graph is plain Conv/Resize/ArgMax that every runtime reads.
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)
         torch.onnx.export(head, torch.zeros(1, 3, height, width), str(path), dynamo=False,
                           opset_version=OPSET, input_names=['image'], output_names=names,
                           dynamic_axes=axes, do_constant_folding=True)

@@ -121,6 +121,7 @@ class Segmenter:
             self._init_onnx(self.model_path, device, precision, providers, threads, input_size)
         else:
             model, self.info = load_checkpoint(self.model_path, arch=arch)
+            self.normaliser = Normaliser(self.info.mean, self.info.std)
             self.input_size = _check_input_size(
                 input_size or self.info.input_size or DEFAULT_INPUT_SIZE)
             if backend == 'torch':
@@ -133,7 +134,6 @@ class Segmenter:
         if self.resize == 'native' and self.backend.fixed_input_size:
             raise ValueError('resize policy native needs backend torch: an ONNX model has a '
                              'fixed input size (use stretch or letterbox)')
-        self.normaliser = Normaliser(self.info.mean, self.info.std)
         self.lut = render.palette_lut(self.info.palette)
         LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
                  self.backend.describe(), *self.input_size, self.resize)
@@ -149,6 +149,7 @@ class Segmenter:
             palette=tuple(tuple(c) for c in meta['palette']), mean=tuple(meta['mean']),
             std=tuple(meta['std']), input_size=tuple(meta['input_size']),
             path=str(onnx_path), metadata=meta)
+        self.normaliser = Normaliser(self.info.mean, self.info.std)
         self.input_size = self.backend.fixed_input_size
         if input_size is not None and tuple(input_size) != self.input_size:
             raise ValueError(f'{onnx_path} was exported for input {self.input_size}, not '

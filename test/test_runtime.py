@@ -1,0 +1,214 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""The Segmenter: any image in, labels at its resolution out, every backend error path."""
+
+import logging
+
+from bisenet_ros.render import colorize, confidence_to_mono8, overlay, palette_lut
+from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.runtime.export import export_onnx, read_metadata, verify_against_torch
+from bisenet_ros.runtime.processing import place
+from helpers import reference_state_dict
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+SIZE = (256, 128)
+ODD_SIZES = [(720, 1280), (517, 333), (640, 360), (97, 65)]  # (H, W): wide, portrait, tiny
+
+
+@pytest.fixture(scope='module')
+def checkpoint(tmp_path_factory):
+    """Return a CoinCheung V2 checkpoint with the reference fixtures' weights."""
+    path = tmp_path_factory.mktemp('ckpt') / 'v2.pth'
+    torch.save(reference_state_dict('coincheung_v2'), path)
+    return path
+
+
+@pytest.fixture(scope='module')
+def cache(tmp_path_factory):
+    """Return a per-module cache directory for ONNX exports."""
+    return tmp_path_factory.mktemp('cache')
+
+
+@pytest.fixture(scope='module')
+def torch_seg(checkpoint):
+    """Return a torch Segmenter at a small input size."""
+    return Segmenter(checkpoint, input_size=SIZE)
+
+
+def _street_like(height, width, seed=0):
+    """Return a smooth RGB image (random images make every class a near-tie)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
+    import cv2
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+@pytest.mark.parametrize('resize', ['stretch', 'letterbox', 'native'])
+@pytest.mark.parametrize('shape', ODD_SIZES)
+def test_labels_come_back_at_the_source_resolution(checkpoint, resize, shape):
+    seg = Segmenter(checkpoint, input_size=SIZE, resize=resize, confidence=True)
+    (result,) = seg.segment([_street_like(*shape)])
+    assert result.labels.shape == shape and result.labels.dtype == np.uint8
+    assert result.labels.max() < 19
+    assert result.confidence.shape == shape and result.confidence.dtype == np.float32
+    assert (result.confidence >= 1 / 19 - 1e-6).all() and (result.confidence <= 1).all()
+    assert {'pre_ms', 'network_ms', 'post_ms'} <= set(result.timings)
+
+
+def test_mixed_sizes_in_one_call_equal_one_by_one(torch_seg):
+    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    together = torch_seg.segment(images)
+    for image, result in zip(images, together):
+        (alone,) = torch_seg.segment([image])
+        assert np.array_equal(result.labels, alone.labels)
+
+
+def test_letterbox_keeps_the_aspect_ratio_of_portrait_frames():
+    where = place(333, 517, 'letterbox', (1024, 512))
+    _, _, width, height = where.content
+    assert height == 512 and abs(width / height - 333 / 517) < 0.01
+    assert place(1280, 720, 'native', None).network == (1280, 736)
+
+
+def test_nearest_label_resize_only_produces_ids_the_network_produced(checkpoint):
+    seg = Segmenter(checkpoint, input_size=SIZE)
+    image = _street_like(517, 333)
+    batch, _ = seg.preprocess([image])
+    with torch.inference_mode():
+        network_ids = set(np.unique(seg.backend.run(batch)['logits'].argmax(1).numpy()))
+    (result,) = seg.segment([image])
+    assert set(np.unique(result.labels)) <= network_ids
+
+
+def test_logits_label_resize_equals_upsampling_logits_then_argmax(checkpoint):
+    seg = Segmenter(checkpoint, input_size=SIZE, label_resize='logits')
+    image = _street_like(300, 500)
+    batch, _ = seg.preprocess([image])
+    with torch.inference_mode():
+        logits = seg.backend.run(batch)['logits']
+        expected = F.interpolate(logits, size=(300, 500), mode='bilinear',
+                                 align_corners=False).argmax(1)[0].numpy()
+    assert np.array_equal(seg.segment([image])[0].labels, expected)
+
+
+def test_normalisation_uses_the_checkpoints_mean_and_std(torch_seg):
+    grey = np.full((SIZE[1], SIZE[0], 3), 128, dtype=np.uint8)
+    batch, _ = torch_seg.preprocess([grey])
+    mean, std = np.array(torch_seg.info.mean), np.array(torch_seg.info.std)
+    assert np.allclose(batch[0, :, 0, 0], (128 / 255 - mean) / std, atol=1e-5)
+
+
+@pytest.mark.parametrize('outputs', ['logits', 'labels'])
+def test_onnx_export_agrees_with_torch(checkpoint, tmp_path, outputs):
+    seg = Segmenter(checkpoint, input_size=SIZE)
+    model = seg.backend.model
+    path = export_onnx(model, seg.info.to_metadata(), tmp_path / 'm.onnx', SIZE, outputs)
+    inputs = np.random.default_rng(1).standard_normal((2, 3, SIZE[1], SIZE[0]),
+                                                      dtype=np.float32)
+    figures = verify_against_torch(path, model, inputs, min_agreement=0.995)
+    assert figures['argmax_agreement'] >= 0.995
+    meta = read_metadata(path)
+    assert meta['input_size'] == list(SIZE) and len(meta['class_names']) == 19
+    assert not list(tmp_path.glob('*.data')), 'export must be one self-contained file'
+
+
+def test_onnxruntime_backend_matches_torch_on_odd_sizes(checkpoint, cache, torch_seg):
+    seg = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
+        assert ours.labels.shape == ref.labels.shape
+        assert (ours.labels == ref.labels).mean() > 0.995
+
+
+def test_exported_onnx_file_loads_alone(checkpoint, cache):
+    Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    (onnx_path,) = [p for p in (cache / 'onnx').glob('*-fp32.onnx') if 'labels-fp32' in p.name]
+    seg = Segmenter(onnx_path, backend='onnxruntime')
+    assert seg.input_size == SIZE and seg.info.class_names[0] == 'road'
+    assert seg.segment([_street_like(50, 70)])[0].labels.shape == (50, 70)
+
+
+def test_int8_quantisation_calibrates_and_runs(checkpoint, cache):
+    frames = [_street_like(128, 256, seed=s) for s in range(2)]
+    seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                    cache_dir=cache, calibration_images=frames)
+    assert seg.backend.metadata['precision'] == 'int8'
+    assert seg.segment(frames)[0].labels.shape == (128, 256)
+
+
+def test_cuda_request_on_a_cpu_machine_falls_back_with_a_log(checkpoint, cache, caplog):
+    if torch.cuda.is_available():
+        pytest.skip('this machine has a GPU')
+    with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
+        seg = Segmenter(checkpoint, backend='onnxruntime', device='cuda', input_size=SIZE,
+                        cache_dir=cache)
+    assert seg.backend.providers[0] == 'CPUExecutionProvider'
+    assert 'could not be used' in caplog.text
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'backend': 'tensorflow'}, 'valid: torch, onnxruntime'),
+    ({'device': 'tpu'}, 'valid: cpu, cuda'),
+    ({'precision': 'fp8'}, 'valid: fp32, fp16, bf16, int8'),
+    ({'resize': 'crop'}, 'valid: stretch, letterbox, native'),
+    ({'input_size': (1000, 512)}, 'multiples of 32'),
+    ({'max_batch': 0}, 'max_batch'),
+])
+def test_unknown_choices_raise_value_error_naming_valid_ones(checkpoint, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Segmenter(checkpoint, **kwargs)
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    ({'device': 'cuda'}, 'no CUDA GPU'),
+    ({'precision': 'fp16'}, 'supports precision fp32, bf16'),
+    ({'precision': 'int8'}, 'use backend onnxruntime'),
+    ({'backend': 'onnxruntime', 'precision': 'bf16'}, 'no bf16'),
+    ({'backend': 'onnxruntime', 'precision': 'fp16'}, 'TensorRT'),
+])
+def test_unavailable_combinations_say_why(checkpoint, cache, kwargs, message):
+    if torch.cuda.is_available() and kwargs.get('device') == 'cuda':
+        pytest.skip('this machine has a GPU')
+    with pytest.raises(BackendUnavailableError, match=message):
+        Segmenter(checkpoint, input_size=SIZE, cache_dir=cache, **kwargs)
+
+
+def test_other_invalid_uses_are_rejected(checkpoint, cache, torch_seg):
+    with pytest.raises(ValueError, match='calibration_images'):
+        Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                  cache_dir=cache)
+    with pytest.raises(ValueError, match='native needs backend torch'):
+        Segmenter(checkpoint, backend='onnxruntime', resize='native', input_size=SIZE,
+                  cache_dir=cache)
+    for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8),
+                np.zeros((4, 4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8), 'image'):
+        with pytest.raises(ValueError, match='image 0'):
+            torch_seg.segment([bad])
+
+
+def test_colour_mask_uses_the_palette_and_overlay_blends():
+    lut = palette_lut([(10, 20, 30), (200, 100, 0)])
+    labels = np.array([[0, 1], [255, 1]], dtype=np.uint8)
+    mask = colorize(labels, lut)
+    assert mask[0, 0].tolist() == [10, 20, 30] and mask[1, 0].tolist() == [0, 0, 0]
+    blended = overlay(np.full_like(mask, 100), mask, 0.5)
+    assert blended[0, 1].tolist() == [150, 100, 50]
+    with pytest.raises(ValueError, match='alpha'):
+        overlay(mask, mask, 1.5)
+    assert confidence_to_mono8(np.array([0.0, 0.5, 1.0])).tolist() == [0, 128, 255]
