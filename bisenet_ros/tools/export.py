@@ -1,0 +1,119 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+bisenet-export: checkpoint (.pth/.safetensors) -> verified ONNX (and int8, TensorRT).
+
+    bisenet-export model.pth -o model.onnx --input-size 1024 512
+    bisenet-export model.pth -o model_int8.onnx --precision int8 --calibration frames/
+    bisenet-export model.pth -o model.onnx --tensorrt   # builds the engine cache on a GPU
+
+Success is declared only after the exported graph has been compared with the
+torch network (logits within 1e-3 relative, argmax agreement reported).
+"""
+
+import argparse
+import json
+import logging
+from pathlib import Path
+import sys
+import tempfile
+
+from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
+from bisenet_ros.runtime.export import (export_onnx, ExportVerificationError, OUTPUT_KINDS,
+                                        verify_against_torch)
+from bisenet_ros.runtime.processing import Normaliser, place
+from bisenet_ros.tools.inputs import image_files, read_rgb
+import numpy as np
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog='bisenet-export', description=__doc__.split('\n')[1])
+    parser.add_argument('checkpoint', type=Path)
+    parser.add_argument('-o', '--output', type=Path, required=True, help='the .onnx to write')
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
+                        help="network input (default: the checkpoint's, else 1024 512)")
+    parser.add_argument('--outputs', choices=OUTPUT_KINDS, default='labels',
+                        help='graph outputs: logits, or argmax (uint8) inside the graph')
+    parser.add_argument('--precision', choices=('fp32', 'int8'), default='fp32')
+    parser.add_argument('--calibration', type=Path,
+                        help='folder of real frames (int8 calibration and verification)')
+    parser.add_argument('--calibration-count', type=int, default=16)
+    parser.add_argument('--tensorrt', action='store_true',
+                        help='also build the TensorRT engine cache (needs a GPU)')
+    parser.add_argument('--fp16', action='store_true', help='TensorRT engine in fp16')
+    return parser
+
+
+def _frames(folder, count, input_size, info):
+    """Return normalised (1, 3, H, W) arrays of up to ``count`` images of ``folder``."""
+    normaliser = Normaliser(info.mean, info.std)
+    batches = []
+    for path in image_files(folder)[:count]:
+        rgb = read_rgb(path)
+        batches.append(normaliser.batch([rgb], [place(rgb.shape[1], rgb.shape[0], 'stretch',
+                                                      input_size)]))
+    if not batches:
+        raise SystemExit(f'bisenet-export: no images in {folder}')
+    return batches
+
+
+def main(argv=None):
+    """Export, verify, optionally quantise and build a TensorRT engine."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    try:
+        model, info = load_checkpoint(args.checkpoint)
+    except CheckpointError as exc:
+        print(f'bisenet-export: {exc}', file=sys.stderr)
+        return 1
+    size = tuple(args.input_size or info.input_size or (1024, 512))
+    if size[0] % 32 or size[1] % 32:
+        print(f'bisenet-export: input size {size} must be multiples of 32', file=sys.stderr)
+        return 2
+    if args.precision == 'int8' and not args.calibration:
+        print('bisenet-export: int8 needs --calibration with real frames', file=sys.stderr)
+        return 2
+    frames = (_frames(args.calibration, args.calibration_count, size, info)
+              if args.calibration else None)
+    probe = (np.concatenate(frames[:4]) if frames else np.random.default_rng(0)
+             .standard_normal((2, 3, size[1], size[0]), dtype=np.float32))
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = args.output if args.precision == 'fp32' else Path(tmp) / 'fp32.onnx'
+        export_onnx(model, info.to_metadata(), fp32, size, args.outputs)
+        try:
+            figures = verify_against_torch(fp32, model, probe)
+            if args.precision == 'int8':
+                from bisenet_ros.runtime.quantize import quantize_int8
+                quantize_int8(fp32, args.output, frames)
+                figures['int8'] = verify_against_torch(args.output, model, probe,
+                                                       min_agreement=0.98, rel_tol=np.inf)
+        except ExportVerificationError as exc:
+            print(f'bisenet-export: verification FAILED: {exc}', file=sys.stderr)
+            args.output.unlink(missing_ok=True)
+            return 3
+    if args.tensorrt:
+        from bisenet_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+        backend = OnnxRuntimeBackend(args.output, 'cuda', 'fp16' if args.fp16 else None,
+                                     providers=('tensorrt',))
+        backend.run(probe[:1])
+        figures['tensorrt'] = backend.describe()
+    print(json.dumps({'output': str(args.output), 'input_size': size,
+                      'precision': args.precision, 'verification': figures}, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

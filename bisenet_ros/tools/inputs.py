@@ -1,0 +1,86 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""Find and read the inputs the offline tools accept: images, folders, videos, bags."""
+
+from pathlib import Path
+
+import cv2
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
+
+
+def image_files(folder):
+    """Return the image files of ``folder`` (not recursive), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_rgb(path):
+    """Return an image file as (H, W, 3) uint8 RGB; raise ValueError if unreadable."""
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f'{path}: not a readable image')
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def write_rgb(path, rgb):
+    """Write an (H, W, 3) RGB or (H, W) single-channel array as an image file."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    data = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), data):
+        raise OSError(f'could not write {path}')
+
+
+def video_frames(path):
+    """Yield the frames of a video file as RGB arrays."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ValueError(f'{path}: not a readable video')
+    try:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        capture.release()
+
+
+def video_properties(path):
+    """Return (frame count, frames per second) of a video file."""
+    capture = cv2.VideoCapture(str(path))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS) or 30.0
+    finally:
+        capture.release()
+
+
+def input_kind(path):
+    """Return 'image', 'folder', 'video' or 'bag' for an offline tool's input."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / 'metadata.yaml').exists():
+            return 'bag'
+        return 'folder'
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return 'image'
+    if suffix in VIDEO_SUFFIXES:
+        return 'video'
+    if suffix in ('.mcap', '.db3'):
+        return 'bag'
+    raise ValueError(f'{path}: not an image, folder, video ({", ".join(VIDEO_SUFFIXES)}) or '
+                     'rosbag2')

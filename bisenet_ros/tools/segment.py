@@ -1,0 +1,171 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+bisenet-segment: segment images, folders, videos and rosbag2 files offline.
+
+    bisenet-segment street.jpg -o out/             # out/street_{labels,color,overlay}.png
+    bisenet-segment frames/ -o out/                # the same for every image
+    bisenet-segment drive.mp4 -o out/              # out/drive_overlay.mp4
+    bisenet-segment bag_dir/ -o out/segmented_bag  # a bag with labels/color/overlay topics
+
+Label PNGs hold Cityscapes trainIds (255 = ignore). Every input frame gives
+exactly one output; per-class pixel statistics are printed at the end.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+import sys
+
+from bisenet_ros.checkpoint import CheckpointError
+from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
+from bisenet_ros.runtime.processing import RESIZE_POLICIES
+from bisenet_ros.tools import inputs
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+OUTPUTS = ('labels', 'color', 'overlay')
+
+
+def add_segmenter_arguments(parser):
+    """Add the options every tool uses to build a Segmenter."""
+    parser.add_argument('--model', type=Path, help='checkpoint or .onnx (default: demo model)')
+    parser.add_argument('--backend', choices=BACKENDS, default='torch')
+    parser.add_argument('--device', choices=DEVICES, default='cpu')
+    parser.add_argument('--precision', choices=PRECISIONS)
+    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'))
+    parser.add_argument('--resize', choices=RESIZE_POLICIES, default='stretch')
+    parser.add_argument('--threads', type=int, help='CPU threads (torch, ONNX Runtime, OpenCV)')
+    parser.add_argument('--batch', type=int, default=1, help='images per forward pass')
+
+
+def segmenter_from_args(args, **extra):
+    """Build the Segmenter the arguments describe."""
+    return Segmenter(args.model, backend=args.backend, device=args.device,
+                     precision=args.precision, input_size=args.input_size,
+                     resize=args.resize, threads=args.threads, max_batch=args.batch, **extra)
+
+
+class ClassStatistics:
+    """Pixel counts per class over everything segmented."""
+
+    def __init__(self, class_names):
+        """Start empty for the given class names."""
+        self.names = class_names
+        self.counts = np.zeros(256, dtype=np.int64)
+
+    def add(self, labels):
+        """Count the pixels of one label image."""
+        self.counts += np.bincount(labels.ravel(), minlength=256)
+
+    def table(self):
+        """Return the statistics as printable lines."""
+        total = max(int(self.counts.sum()), 1)
+        lines = [f'{"class":<16}{"pixels":>14}{"share":>9}']
+        for index in np.flatnonzero(self.counts):
+            name = self.names[index] if index < len(self.names) else f'id {index}'
+            lines.append(f'{name:<16}{self.counts[index]:>14}{self.counts[index] / total:>9.2%}')
+        return lines
+
+
+def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
+    if 'labels' in which:
+        inputs.write_rgb(out_dir / f'{stem}_labels.png', labels)
+    if 'color' in which:
+        inputs.write_rgb(out_dir / f'{stem}_color.png', seg.colorize(labels))
+    if 'overlay' in which:
+        inputs.write_rgb(out_dir / f'{stem}_overlay.png', seg.overlay(rgb, labels, alpha))
+
+
+def segment_images(seg, paths, out_dir, which, alpha, stats):
+    """Segment image files in batches; return the number written."""
+    done = 0
+    for start in tqdm(range(0, len(paths), seg.max_batch), unit='batch', desc='images'):
+        chunk = paths[start:start + seg.max_batch]
+        images = [inputs.read_rgb(p) for p in chunk]
+        for path, rgb, result in zip(chunk, images, seg.segment(images)):
+            stats.add(result.labels)
+            _write_image_outputs(seg, rgb, result.labels, path.stem, out_dir, which, alpha)
+            done += 1
+    return done
+
+
+def segment_video(seg, path, out_dir, alpha, stats):
+    """Write <stem>_overlay.mp4 with one overlay frame per input frame; return the count."""
+    count, fps = inputs.video_properties(path)
+    writer = None
+    written = 0
+    target = out_dir / f'{path.stem}_overlay.mp4'
+    try:
+        for rgb in tqdm(inputs.video_frames(path), total=count or None, unit='frame',
+                        desc=path.name):
+            (result,) = seg.segment([rgb])
+            stats.add(result.labels)
+            if writer is None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*'mp4v'), fps,
+                                         (rgb.shape[1], rgb.shape[0]))
+            writer.write(cv2.cvtColor(seg.overlay(rgb, result.labels, alpha),
+                                      cv2.COLOR_RGB2BGR))
+            written += 1
+    finally:
+        if writer is not None:
+            writer.release()
+    return written
+
+
+def main(argv=None):
+    """Segment the given input; return the exit status."""
+    parser = argparse.ArgumentParser(prog='bisenet-segment', description=__doc__.split('\n')[1])
+    parser.add_argument('input', type=Path, help='image, folder of images, video or rosbag2')
+    parser.add_argument('-o', '--output', type=Path, required=True)
+    parser.add_argument('--outputs', default='labels,color,overlay',
+                        help=f'comma-separated subset of {",".join(OUTPUTS)}')
+    parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
+    parser.add_argument('--topics', nargs='*', help='bag image topics (default: all)')
+    add_segmenter_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    which = set(args.outputs.split(','))
+    if not which <= set(OUTPUTS):
+        parser.error(f'--outputs: unknown {sorted(which - set(OUTPUTS))}; valid: {OUTPUTS}')
+    try:
+        kind = inputs.input_kind(args.input)
+        seg = segmenter_from_args(args)
+    except (CheckpointError, BackendUnavailableError, ValueError, FileNotFoundError) as exc:
+        print(f'bisenet-segment: {exc}', file=sys.stderr)
+        return 1
+    stats = ClassStatistics(seg.class_names)
+    if kind == 'image':
+        count = segment_images(seg, [args.input], args.output, which, args.alpha, stats)
+    elif kind == 'folder':
+        count = segment_images(seg, inputs.image_files(args.input), args.output, which,
+                               args.alpha, stats)
+    elif kind == 'video':
+        count = segment_video(seg, args.input, args.output, args.alpha, stats)
+    else:
+        from bisenet_ros.tools.segment_bag import segment_bag
+        count = segment_bag(seg, args.input, args.output, which, args.alpha, stats,
+                            args.topics)
+    print(f'segmented {count} {kind == "video" and "frames" or "images"} -> {args.output}')
+    print('\n'.join(stats.table()))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
