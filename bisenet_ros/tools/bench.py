@@ -1,0 +1,228 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Benchmark backends and precisions side by side against torch eager fp32.
+
+    python -m bisenet_ros.tools.bench            # full table (V1, V2; 2 sizes; batch 1, 4)
+    python -m bisenet_ros.tools.bench --quick    # V2 at 1024x512, batch 1 (~2 minutes)
+    python -m bisenet_ros.tools.bench --json out.json
+
+Configurations run round-robin, one repetition each in turn, so machine noise
+hits all of them alike. Inputs are real street frames (../shared/samples/street
+when present, else --frames DIR, else a synthetic scene) resized to the network
+size, i.e. a camera that already delivers that resolution. Per stage medians and
+p90 (pre, network, post, render) and end to end (RGB in -> labels at input size
+out, plus colour mask and overlay), speedup over torch eager fp32 end to end, and
+argmax agreement with it (meaningful on a trained model: the default is the
+shipped demonstration model for V2, random weights for V1).
+"""
+
+import argparse
+import json
+from pathlib import Path
+import statistics
+import sys
+import tempfile
+import time
+
+from bisenet_ros.checkpoint import save_checkpoint
+from bisenet_ros.models import build_model
+from bisenet_ros.resources import demo_model_path
+from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.tools import inputs
+import cv2
+import numpy as np
+import torch
+
+STREET = Path(__file__).resolve().parents[3] / 'shared' / 'samples' / 'street'
+DEFAULT_CONFIGS = ('torch:fp32', 'torch:bf16', 'onnxruntime:fp32', 'onnxruntime:int8')
+STAGES = ('pre_ms', 'network_ms', 'post_ms', 'render_ms', 'end_to_end_ms')
+
+
+def street_frames(folder):
+    """Return real RGB frames: images of the folder plus the first frame of each video."""
+    folder = Path(folder)
+    frames = [inputs.read_rgb(p) for p in inputs.image_files(folder)]
+    for video in sorted(p for p in folder.iterdir() if p.suffix in inputs.VIDEO_SUFFIXES):
+        for index, rgb in enumerate(inputs.video_frames(video)):
+            if index % 30 == 0:
+                frames.append(rgb)
+            if index >= 90:
+                break
+    return frames
+
+
+def synthetic_frames(count=4):
+    """Return smooth synthetic street-like frames (sky, buildings, road bands)."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for _ in range(count):
+        small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
+        frames.append(cv2.resize(small, (1024, 512), interpolation=cv2.INTER_CUBIC))
+    return frames
+
+
+def _percentile(values, q):
+    return float(np.percentile(values, q)) if values else float('nan')
+
+
+def _model_for(arch, model, tmp):
+    if model is not None:
+        return Path(model)
+    if arch == 'bisenetv2' and demo_model_path() is not None:
+        return demo_model_path()
+    path = Path(tmp) / f'{arch}_random.safetensors'
+    torch.manual_seed(0)
+    save_checkpoint(path, build_model(arch, aux=False).eval(), {'arch': arch})
+    return path
+
+
+def _build(config, model_path, size, batch, frames, cache_dir, threads):
+    backend, precision = config.split(':')
+    calibration = frames if precision == 'int8' else None
+    return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
+                     max_batch=batch, threads=threads, cache_dir=cache_dir,
+                     calibration_images=calibration)
+
+
+def _one_pass(seg, images):
+    t0 = time.perf_counter()
+    results = seg.segment(images)
+    t1 = time.perf_counter()
+    for rgb, result in zip(images, results):
+        seg.overlay(rgb, result.labels, 0.5)
+    t2 = time.perf_counter()
+    timing = {k: results[0].timings[k] for k in ('pre_ms', 'network_ms', 'post_ms')}
+    timing.update(render_ms=(t2 - t1) * 1e3, end_to_end_ms=(t2 - t0) * 1e3)
+    return timing, [r.labels for r in results]
+
+
+def bench_case(arch, size, batch, configs, frames, args, tmp):
+    """Measure every config for one (arch, size, batch); return result rows."""
+    model_path = _model_for(arch, args.model, tmp)
+    resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    batches = [resized[i:i + batch] for i in range(0, len(resized) - batch + 1, batch)]
+    segmenters, failures = {}, {}
+    for config in configs:
+        try:
+            segmenters[config] = _build(config, model_path, size, batch, resized,
+                                        Path(tmp) / 'cache', args.threads)
+        except (BackendUnavailableError, ValueError) as exc:
+            failures[config] = str(exc)
+    for seg in segmenters.values():
+        for _ in range(args.warmup):
+            _one_pass(seg, batches[0])
+    times = {config: [] for config in segmenters}
+    reference, agreement = {}, {config: [] for config in segmenters}
+    for repeat in range(args.repeats):
+        for config, seg in segmenters.items():
+            images = batches[repeat % len(batches)]
+            timing, labels = _one_pass(seg, images)
+            times[config].append(timing)
+            key = repeat % len(batches)
+            if config == configs[0]:
+                reference.setdefault(key, labels)
+            if key in reference:
+                agreement[config].append(float(np.mean([np.mean(a == b) for a, b in
+                                                        zip(labels, reference[key])])))
+    rows = []
+    base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
+    for config, samples in times.items():
+        row = {'backend': config.split(':')[0], 'precision': config.split(':')[1],
+               'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
+               'model': model_path.name, 'describe': segmenters[config].describe()}
+        for stage in STAGES:
+            values = [t[stage] for t in samples]
+            row[f'{stage[:-3]}_median_ms'] = statistics.median(values)
+            row[f'{stage[:-3]}_p90_ms'] = _percentile(values, 90)
+        row['speedup_vs_torch_fp32'] = base / row['end_to_end_median_ms']
+        row['argmax_agreement_vs_torch_fp32'] = (float(np.mean(agreement[config]))
+                                                 if agreement[config] else None)
+        overhead = row['pre_median_ms'] + row['post_median_ms'] + row['render_median_ms']
+        row['pre_post_render_share_of_network'] = overhead / row['network_median_ms']
+        rows.append(row)
+    for config, why in failures.items():
+        rows.append({'backend': config.split(':')[0], 'precision': config.split(':')[1],
+                     'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
+                     'skipped': why})
+    return rows
+
+
+def format_table(rows):
+    """Return the rows as a fixed-width text table."""
+    head = (f'{"arch":<10}{"size":>10}{"b":>3} {"config":<18}{"pre":>7}{"net":>8}{"post":>7}'
+            f'{"render":>7}{"e2e":>8}{"e2e p90":>8}{"speedup":>8}{"agree":>8}{"ovh":>6}')
+    lines = [head, '-' * len(head)]
+    for r in rows:
+        config = f'{r["backend"]}:{r["precision"]}'
+        if 'skipped' in r:
+            lines.append(f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<18}'
+                         f'skipped: {r["skipped"]}')
+            continue
+        agree = r['argmax_agreement_vs_torch_fp32']
+        lines.append(
+            f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<18}'
+            f'{r["pre_median_ms"]:>7.1f}{r["network_median_ms"]:>8.1f}{r["post_median_ms"]:>7.1f}'
+            f'{r["render_median_ms"]:>7.1f}{r["end_to_end_median_ms"]:>8.1f}'
+            f'{r["end_to_end_p90_ms"]:>8.1f}{r["speedup_vs_torch_fp32"]:>7.2f}x'
+            f'{(agree if agree is not None else float("nan")):>8.2%}'
+            f'{r["pre_post_render_share_of_network"]:>6.0%}')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    """Run the benchmark and print the table (and JSON)."""
+    parser = argparse.ArgumentParser(prog='bisenet-bench', description=__doc__.split('\n')[1])
+    parser.add_argument('--model', type=Path, help='checkpoint for every arch measured')
+    parser.add_argument('--archs', nargs='+', default=['bisenetv2', 'bisenetv1'])
+    parser.add_argument('--sizes', nargs='+', default=['1024x512', '2048x1024'])
+    parser.add_argument('--batches', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
+                        help='backend:precision pairs; the first is the baseline')
+    parser.add_argument('--repeats', type=int, default=10)
+    parser.add_argument('--warmup', type=int, default=2)
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--frames', type=Path, help='folder of real frames')
+    parser.add_argument('--quick', action='store_true',
+                        help='V2, 1024x512, batch 1, 8 repeats (~2 minutes)')
+    parser.add_argument('--json', type=Path, help='also write the results as JSON here')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.archs, args.sizes, args.batches, args.repeats = ['bisenetv2'], ['1024x512'], [1], 8
+    folder = args.frames or (STREET if STREET.is_dir() else None)
+    frames = street_frames(folder) if folder else synthetic_frames()
+    source = str(folder) if folder else 'synthetic frames'
+    print(f'frames: {len(frames)} from {source}; threads {args.threads}; '
+          f'torch {torch.__version__}', flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in args.archs:
+            for size_text in args.sizes:
+                size = tuple(int(v) for v in size_text.split('x'))
+                for batch in args.batches:
+                    case = bench_case(arch, size, batch, args.configs, frames, args, tmp)
+                    rows.extend(case)
+                    print(format_table(case).split('\n', 2)[-1], flush=True)
+    print()
+    print(format_table(rows))
+    if args.json:
+        args.json.write_text(json.dumps({'frames': source, 'threads': args.threads,
+                                         'results': rows}, indent=2))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
