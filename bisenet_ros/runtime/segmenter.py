@@ -83,13 +83,14 @@ class Segmenter:
     softmax probability), ``threads`` (CPU threads for torch, ONNX Runtime and
     OpenCV), ``providers`` (ONNX Runtime order, e.g. ('tensorrt', 'cuda',
     'cpu')), ``calibration_images`` (RGB arrays for int8 from a checkpoint),
-    ``max_batch`` (images per forward pass).
+    ``max_batch`` (images per forward pass), ``channels_last`` (torch memory
+    layout: NHWC is faster on CPUs with oneDNN and on tensor cores).
     """
 
     def __init__(self, model_path=None, backend='torch', device='cpu', input_size=None,
                  precision=None, resize='stretch', label_resize='nearest', confidence=False,
                  threads=None, providers=None, cache_dir=None, calibration_images=None,
-                 max_batch=4, arch=None):
+                 max_batch=4, arch=None, channels_last=True):
         """Load the model and create the backend; raise ValueError for unknown choices."""
         check_choice('backend', backend, BACKENDS)
         check_choice('device', device, DEVICES)
@@ -126,7 +127,7 @@ class Segmenter:
                 input_size or self.info.input_size or DEFAULT_INPUT_SIZE)
             if backend == 'torch':
                 from bisenet_ros.runtime.backends.torch_backend import TorchBackend
-                self.backend = TorchBackend(model, device, precision or 'fp32')
+                self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
             else:
                 onnx_path = self._exported(model, precision or 'fp32', calibration_images)
                 self._init_onnx(onnx_path, device, precision, providers, threads,

@@ -48,7 +48,9 @@ import numpy as np
 import torch
 
 STREET = Path(__file__).resolve().parents[3] / 'shared' / 'samples' / 'street'
-DEFAULT_CONFIGS = ('torch:fp32', 'torch:bf16', 'onnxruntime:fp32', 'onnxruntime:int8')
+# The baseline is the reference-equivalent network: torch eager, fp32, contiguous NCHW.
+DEFAULT_CONFIGS = ('torch:fp32:contiguous', 'torch:fp32', 'torch:bf16', 'onnxruntime:fp32',
+                   'onnxruntime:int8')
 STAGES = ('pre_ms', 'network_ms', 'post_ms', 'render_ms', 'end_to_end_ms')
 
 
@@ -91,11 +93,12 @@ def _model_for(arch, model, tmp):
 
 
 def _build(config, model_path, size, batch, frames, cache_dir, threads):
-    backend, precision = config.split(':')
+    backend, precision, *layout = config.split(':')
     calibration = frames if precision == 'int8' else None
+    extra = {'channels_last': layout != ['contiguous']} if backend == 'torch' else {}
     return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
                      max_batch=batch, threads=threads, cache_dir=cache_dir,
-                     calibration_images=calibration)
+                     calibration_images=calibration, **extra)
 
 
 def _one_pass(seg, images):
@@ -141,7 +144,8 @@ def bench_case(arch, size, batch, configs, frames, args, tmp):
     rows = []
     base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
     for config, samples in times.items():
-        row = {'backend': config.split(':')[0], 'precision': config.split(':')[1],
+        row = {'config': config, 'backend': config.split(':')[0],
+               'precision': config.split(':')[1],
                'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                'model': model_path.name, 'describe': segmenters[config].describe()}
         for stage in STAGES:
@@ -155,7 +159,8 @@ def bench_case(arch, size, batch, configs, frames, args, tmp):
         row['pre_post_render_share_of_network'] = overhead / row['network_median_ms']
         rows.append(row)
     for config, why in failures.items():
-        rows.append({'backend': config.split(':')[0], 'precision': config.split(':')[1],
+        rows.append({'config': config, 'backend': config.split(':')[0],
+                     'precision': config.split(':')[1],
                      'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                      'skipped': why})
     return rows
@@ -163,18 +168,18 @@ def bench_case(arch, size, batch, configs, frames, args, tmp):
 
 def format_table(rows):
     """Return the rows as a fixed-width text table."""
-    head = (f'{"arch":<10}{"size":>10}{"b":>3} {"config":<18}{"pre":>7}{"net":>8}{"post":>7}'
+    head = (f'{"arch":<10}{"size":>10}{"b":>3} {"config":<23}{"pre":>7}{"net":>8}{"post":>7}'
             f'{"render":>7}{"e2e":>8}{"e2e p90":>8}{"speedup":>8}{"agree":>8}{"ovh":>6}')
     lines = [head, '-' * len(head)]
     for r in rows:
-        config = f'{r["backend"]}:{r["precision"]}'
+        config = r['config']
         if 'skipped' in r:
-            lines.append(f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<18}'
+            lines.append(f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<23}'
                          f'skipped: {r["skipped"]}')
             continue
         agree = r['argmax_agreement_vs_torch_fp32']
         lines.append(
-            f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<18}'
+            f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<23}'
             f'{r["pre_median_ms"]:>7.1f}{r["network_median_ms"]:>8.1f}{r["post_median_ms"]:>7.1f}'
             f'{r["render_median_ms"]:>7.1f}{r["end_to_end_median_ms"]:>8.1f}'
             f'{r["end_to_end_p90_ms"]:>8.1f}{r["speedup_vs_torch_fp32"]:>7.2f}x'

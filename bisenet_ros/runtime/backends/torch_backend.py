@@ -59,7 +59,8 @@ class TorchBackend:
 
     def describe(self):
         """Return a short description of what runs."""
-        return f'torch {torch.__version__} {self.device.type} {self.precision}'
+        layout = 'channels_last' if self.memory_format == torch.channels_last else 'contiguous'
+        return f'torch {torch.__version__} {self.device.type} {self.precision} {layout}'
 
     def run(self, batch):
         """Return {'logits': (N, C, H, W) tensor on the device} for a numpy batch."""
