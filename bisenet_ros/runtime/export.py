@@ -67,7 +67,8 @@ def output_names(outputs):
 
 
 def export_onnx(model, metadata, path, input_size, outputs='logits'):
-    """Write ``model`` as ONNX to ``path`` for (W, H) ``input_size``; return the path.
+    """
+    Write ``model`` as ONNX to ``path`` for (W, H) ``input_size``; return the path.
 
     ``metadata`` (e.g. ``CheckpointInfo.to_metadata()``) is stored in the file
     with the input size, the outputs and the precision added.
@@ -117,7 +118,8 @@ def read_metadata(path):
 
 
 def verify_against_torch(onnx_path, model, inputs, min_agreement=0.999, rel_tol=1e-3):
-    """Compare the ONNX graph (CPU EP) with ``model`` on ``inputs``; return the figures.
+    """
+    Compare the ONNX graph (CPU EP) with ``model`` on ``inputs``; return the figures.
 
     ``inputs`` is a normalised (N, 3, H, W) float32 array. Raises
     ExportVerificationError when argmax agreement or logits differ too much.

@@ -46,7 +46,8 @@ def round_up(value, multiple=STRIDE):
 
 @dataclass(frozen=True)
 class Placement:
-    """Where one image's content sits inside the network input.
+    """
+    Where one image's content sits inside the network input.
 
     ``source`` is the image's (W, H); ``network`` the input's (W, H);
     ``content`` the (x, y, w, h) rectangle the resized image occupies.
@@ -131,7 +132,8 @@ def reduce_logits(logits, confidence):
 
 
 def labels_at_source(outputs, placements, label_resize, confidence):
-    """Return [(labels (H, W) uint8, confidence (H, W) float32 or None)] per image.
+    """
+    Return [(labels (H, W) uint8, confidence (H, W) float32 or None)] per image.
 
     ``outputs`` holds either 'logits' (torch, (N, C, H, W)) or 'labels' (numpy
     uint8 (N, H, W), plus 'confidence' when asked) at network resolution.

@@ -45,7 +45,8 @@ class _Batches:
 
 
 def quantize_int8(fp32_path, out_path, calibration_batches):
-    """Write an int8 QDQ copy of ``fp32_path`` calibrated on ``calibration_batches``.
+    """
+    Write an int8 QDQ copy of ``fp32_path`` calibrated on ``calibration_batches``.
 
     The final logits Resize and anything after it stay in float: quantising
     19-class logits before the argmax costs agreement for no speed.

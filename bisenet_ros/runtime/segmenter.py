@@ -72,7 +72,8 @@ def _file_digest(path):
 
 
 class Segmenter:
-    """The segmentation engine: resize, normalise, run a backend, labels back at source size.
+    """
+    The segmentation engine: resize, normalise, run a backend, labels back at source size.
 
     Arguments: ``model_path`` (.pth/.safetensors checkpoint or exported .onnx;
     None = the shipped demonstration model), ``backend`` ('torch' |
@@ -209,7 +210,8 @@ class Segmenter:
         return self.normaliser.batch(images, placements), placements
 
     def segment(self, images, confidence=None):
-        """Segment RGB uint8 images; return one SegmentationResult per image, in order.
+        """
+        Segment RGB uint8 images; return one SegmentationResult per image, in order.
 
         ``images``: a list of (H, W, 3) uint8 arrays of any sizes, one such array,
         or an (N, H, W, 3) array. ``confidence`` overrides the constructor's.
