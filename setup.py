@@ -67,6 +67,15 @@ setup(
     license='Apache-2.0',
     entry_points={
         'console_scripts': [
+            'segmentation_node = bisenet_ros.node:main',
+            'bisenet-segment = bisenet_ros.tools.segment:main',
+            'bisenet-export = bisenet_ros.tools.export:main',
+            'bisenet-bench = bisenet_ros.tools.bench:main',
+            'bisenet-train = bisenet_ros.tools.train:main',
+            'bisenet-evaluate = bisenet_ros.tools.evaluate:main',
+            'bisenet-record = bisenet_ros.tools.record:main',
+            'bisenet-play = bisenet_ros.tools.play:main',
+            'bisenet-demo = bisenet_ros.tools.demo:main',
         ],
     },
 )
