@@ -27,6 +27,7 @@ PACKAGE = 'bisenet_ros'
 
 EXTRAS = {
     'onnx': ['onnxruntime-gpu>=1.17', 'onnx>=1.15', 'onnxscript>=0.1'],
+    'openvino': ['openvino>=2024.0'],
     'bags': ['rosbags>=0.10', 'mcap>=1.1', 'mcap-ros2-support>=0.5'],
     # ROS 2 from PyPI wheels, for machines without a ROS install.
     'ros': ['ros-rclpy>=9', 'ros-sensor-msgs>=5', 'ros-std-msgs>=5',
@@ -36,7 +37,7 @@ EXTRAS = {
              'flake8-quotes', 'flake8-import-order', 'flake8-docstrings', 'flake8-builtins',
              'flake8-comprehensions', 'catkin-pkg>=1.0', 'colcon-common-extensions>=0.3'],
 }
-EXTRAS['all'] = sorted({req for name in ('onnx', 'bags', 'ros') for req in EXTRAS[name]})
+EXTRAS['all'] = sorted({req for name in ('onnx', 'openvino', 'bags', 'ros') for req in EXTRAS[name]})
 
 setup(
     name=PACKAGE,

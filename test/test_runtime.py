@@ -152,6 +152,18 @@ def test_int8_quantisation_calibrates_and_runs(checkpoint, cache):
     assert seg.segment(frames)[0].labels.shape == (128, 256)
 
 
+@pytest.mark.parametrize('precision', ['fp32', 'bf16'])
+def test_openvino_backend_agrees_with_torch(checkpoint, cache, torch_seg, precision):
+    seg = Segmenter(checkpoint, backend='openvino', precision=precision, input_size=SIZE,
+                    cache_dir=cache)
+    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
+        assert (ours.labels == ref.labels).mean() > (0.995 if precision == 'fp32' else 0.9)
+    with pytest.raises(BackendUnavailableError, match='runs on the CPU'):
+        Segmenter(checkpoint, backend='openvino', device='cuda', input_size=SIZE,
+                  cache_dir=cache)
+
+
 def test_cuda_request_on_a_cpu_machine_falls_back_with_a_log(checkpoint, cache, caplog):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')
@@ -163,7 +175,7 @@ def test_cuda_request_on_a_cpu_machine_falls_back_with_a_log(checkpoint, cache, 
 
 
 @pytest.mark.parametrize('kwargs,message', [
-    ({'backend': 'tensorflow'}, 'valid: torch, onnxruntime'),
+    ({'backend': 'tensorflow'}, 'valid: torch, onnxruntime, openvino'),
     ({'device': 'tpu'}, 'valid: cpu, cuda'),
     ({'precision': 'fp8'}, 'valid: fp32, fp16, bf16, int8'),
     ({'resize': 'crop'}, 'valid: stretch, letterbox, native'),

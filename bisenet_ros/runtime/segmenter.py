@@ -77,7 +77,7 @@ class Segmenter:
 
     Arguments: ``model_path`` (.pth/.safetensors checkpoint or exported .onnx;
     None = the shipped demonstration model), ``backend`` ('torch' |
-    'onnxruntime'), ``device`` ('cpu' | 'cuda'), ``input_size`` (W, H),
+    'onnxruntime' | 'openvino'), ``device`` ('cpu' | 'cuda'), ``input_size`` (W, H),
     ``precision`` ('fp32' | 'fp16' | 'bf16' | 'int8'; None = the model file's
     own, else fp32), ``resize`` ('stretch' | 'letterbox' | 'native'),
     ``label_resize`` ('nearest' | 'logits'), ``confidence`` (compute the max
@@ -118,9 +118,11 @@ class Segmenter:
             torch.set_num_threads(int(threads))
             cv2.setNumThreads(int(threads))
         if self.model_path.suffix == '.onnx':
-            if backend != 'onnxruntime':
-                raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime')
-            self._init_onnx(self.model_path, device, precision, providers, threads, input_size)
+            if backend == 'torch':
+                raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime '
+                                 'or openvino')
+            self._init_onnx(backend, self.model_path, device, precision, providers, threads,
+                            input_size)
         else:
             model, self.info = load_checkpoint(self.model_path, arch=arch)
             self.normaliser = Normaliser(self.info.mean, self.info.std)
@@ -130,8 +132,9 @@ class Segmenter:
                 from bisenet_ros.runtime.backends.torch_backend import TorchBackend
                 self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
             else:
-                onnx_path = self._exported(model, precision or 'fp32', calibration_images)
-                self._init_onnx(onnx_path, device, precision, providers, threads,
+                file_precision = 'int8' if precision == 'int8' else 'fp32'
+                onnx_path = self._exported(model, file_precision, calibration_images)
+                self._init_onnx(backend, onnx_path, device, precision, providers, threads,
                                 self.input_size)
         if self.resize == 'native' and self.backend.fixed_input_size:
             raise ValueError('resize policy native needs backend torch: an ONNX model has a '
@@ -140,10 +143,17 @@ class Segmenter:
         LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
                  self.backend.describe(), *self.input_size, self.resize)
 
-    def _init_onnx(self, onnx_path, device, precision, providers, threads, input_size):
-        from bisenet_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
-        self.backend = OnnxRuntimeBackend(onnx_path, device, precision, providers, threads,
-                                          self.max_batch, self.cache_dir / 'tensorrt')
+    def _init_onnx(self, backend, onnx_path, device, precision, providers, threads,
+                   input_size):
+        """Create an ONNX-graph backend and take the model's facts from the file."""
+        if backend == 'openvino':
+            from bisenet_ros.runtime.backends.openvino_backend import OpenVinoBackend
+            self.backend = OpenVinoBackend(onnx_path, device, precision, threads)
+        else:
+            from bisenet_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
+            self.backend = OnnxRuntimeBackend(onnx_path, device, precision, providers,
+                                              threads, self.max_batch,
+                                              self.cache_dir / 'tensorrt')
         meta = self.backend.metadata
         self.info = CheckpointInfo(
             arch=meta['arch'], source='onnx', variant=meta.get('variant', 'coincheung'),

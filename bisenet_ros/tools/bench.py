@@ -50,7 +50,7 @@ import torch
 STREET = Path(__file__).resolve().parents[3] / 'shared' / 'samples' / 'street'
 # The baseline is the reference-equivalent network: torch eager, fp32, contiguous NCHW.
 DEFAULT_CONFIGS = ('torch:fp32:contiguous', 'torch:fp32', 'torch:bf16', 'onnxruntime:fp32',
-                   'onnxruntime:int8')
+                   'onnxruntime:int8', 'openvino:fp32', 'openvino:bf16', 'openvino:int8')
 STAGES = ('pre_ms', 'network_ms', 'post_ms', 'render_ms', 'end_to_end_ms')
 
 

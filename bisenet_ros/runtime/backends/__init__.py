@@ -22,7 +22,7 @@ network resolution. ``describe()`` says what really runs, for logs and
 diagnostics.
 """
 
-BACKENDS = ('torch', 'onnxruntime')
+BACKENDS = ('torch', 'onnxruntime', 'openvino')
 DEVICES = ('cpu', 'cuda')
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
 
