@@ -1,0 +1,110 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""bisenet-segment: one output per input for images, folders, videos and bags."""
+
+from bisenet_ros import bags
+from bisenet_ros.checkpoint import save_checkpoint
+from bisenet_ros.models import build_model
+from bisenet_ros.tools import inputs
+from bisenet_ros.tools.segment import main
+import cv2
+import numpy as np
+import pytest
+import torch
+
+IMAGE = 'sensor_msgs/msg/Image'
+COMPRESSED = 'sensor_msgs/msg/CompressedImage'
+
+
+@pytest.fixture(scope='module')
+def model(tmp_path_factory):
+    """Return a small random-weight V2 checkpoint (input 128x64)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('model') / 'v2.safetensors'
+    save_checkpoint(path, build_model('bisenetv2', aux=False).eval(),
+                    {'arch': 'bisenetv2', 'input_size': [128, 64]})
+    return path
+
+
+def _frame(seed, height=48, width=80):
+    return np.random.default_rng(seed).integers(0, 255, (height, width, 3), dtype=np.uint8)
+
+
+def test_an_image_gives_labels_colour_and_overlay_at_its_size(model, tmp_path, capsys):
+    inputs.write_rgb(tmp_path / 'street.png', _frame(0, 50, 70))
+    assert main([str(tmp_path / 'street.png'), '-o', str(tmp_path / 'out'),
+                 '--model', str(model)]) == 0
+    labels = cv2.imread(str(tmp_path / 'out' / 'street_labels.png'), cv2.IMREAD_UNCHANGED)
+    assert labels.shape == (50, 70) and labels.max() < 19
+    for name in ('color', 'overlay'):
+        assert cv2.imread(str(tmp_path / 'out' / f'street_{name}.png')).shape == (50, 70, 3)
+    assert 'share' in capsys.readouterr().out
+
+
+def test_a_folder_gives_one_output_per_image(model, tmp_path):
+    for i in range(5):
+        inputs.write_rgb(tmp_path / 'in' / f'{i:03d}.jpg', _frame(i))
+    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model),
+                 '--outputs', 'labels', '--batch', '2']) == 0
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == [
+        f'{i:03d}_labels.png' for i in range(5)]
+
+
+def test_a_video_gives_an_overlay_video_with_every_frame(model, tmp_path):
+    writer = cv2.VideoWriter(str(tmp_path / 'drive.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), 10,
+                             (80, 48))
+    for i in range(7):
+        writer.write(_frame(i))
+    writer.release()
+    assert main([str(tmp_path / 'drive.mp4'), '-o', str(tmp_path / 'out'),
+                 '--model', str(model)]) == 0
+    count, _ = inputs.video_properties(tmp_path / 'out' / 'drive_overlay.mp4')
+    assert count == 7
+
+
+def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path):
+    store = bags.typestore()
+    header = store.types['std_msgs/msg/Header']
+    stamp = store.types['builtin_interfaces/msg/Time']
+    with bags.BagWriter(tmp_path / 'in') as writer:
+        writer.add_topic('/front/image_raw', IMAGE)
+        writer.add_topic('/left/image/compressed', COMPRESSED)
+        for i in range(3):
+            frame = _frame(i)
+            raw = store.types[IMAGE](
+                header=header(stamp=stamp(sec=100 + i, nanosec=7), frame_id='front'),
+                height=48, width=80, encoding='rgb8', is_bigendian=0, step=240,
+                data=frame.reshape(-1))
+            writer.write('/front/image_raw', (100 + i) * 10**9, store.serialize_cdr(raw, IMAGE))
+            jpeg = cv2.imencode('.jpg', frame)[1].reshape(-1) if i != 1 else np.zeros(9, np.uint8)
+            packed = store.types[COMPRESSED](
+                header=header(stamp=stamp(sec=200 + i, nanosec=0), frame_id='left'),
+                format='jpeg', data=jpeg)
+            writer.write('/left/image/compressed', (100 + i) * 10**9 + 1,
+                         store.serialize_cdr(packed, COMPRESSED))
+    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 0
+    topics = bags.read_topics(tmp_path / 'out')
+    assert topics['/front/labels'].count == 3 and topics['/front/overlay'].count == 3
+    assert topics['/left/image/labels'].count == 2, 'the corrupt frame is skipped, not faked'
+    stamps = [(msg.header.stamp.sec, msg.header.frame_id, msg.encoding, msg.height)
+              for _, _, msg in bags.read_image_messages(tmp_path / 'out', ['/front/labels'])]
+    assert stamps == [(100 + i, 'front', 'mono8', 48) for i in range(3)]
+
+
+def test_an_unreadable_input_fails_with_one_line(model, tmp_path, capsys):
+    assert main([str(tmp_path / 'notes.txt'), '-o', str(tmp_path / 'out'),
+                 '--model', str(model)]) == 1
+    assert 'not an image, folder, video' in capsys.readouterr().err
