@@ -51,7 +51,18 @@ MAX_IMAGE_PIXELS = 2 ** 28
 
 
 class ImageFormatError(ValueError):
-    """Raised when an image message cannot be converted to RGB."""
+    """
+    A message that cannot be converted; the text names the problem and values.
+
+    ``kind`` is a short tag for counting errors by kind (diagnostics):
+    unsupported_encoding, zero_size, absurd_size, bad_step, odd_width,
+    data_size or corrupt_compressed.
+    """
+
+    def __init__(self, message, kind):
+        """Create the error with its message and kind."""
+        super().__init__(message)
+        self.kind = kind
 
 
 # encoding -> (channels, bytes per channel, cv2 code to reach RGB or None).
@@ -120,12 +131,12 @@ def _unsupported_encoding_message(encoding):
 def _check_size(width, height):
     if width <= 0 or height <= 0:
         raise ImageFormatError(
-            'zero-sized image: width={} height={}'.format(width, height))
+            'zero-sized image: width={} height={}'.format(width, height), 'zero_size')
     if (width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE
             or width * height > MAX_IMAGE_PIXELS):
         raise ImageFormatError(
             'absurd size: width={} height={} (limits: {} per side, {} pixels)'.format(
-                width, height, MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS))
+                width, height, MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS), 'absurd_size')
 
 
 def _byte_buffer(data):
@@ -154,7 +165,8 @@ def image_to_rgb(msg):
     encoding = msg.encoding
     layout = _LAYOUTS.get(encoding)
     if layout is None:
-        raise ImageFormatError(_unsupported_encoding_message(encoding))
+        raise ImageFormatError(_unsupported_encoding_message(encoding),
+                               'unsupported_encoding')
     channels, depth, code = layout
 
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -164,11 +176,11 @@ def image_to_rgb(msg):
     if step < row_bytes:
         raise ImageFormatError(
             'step {} is smaller than one row: width {} * {} bytes per pixel = {} ({})'.format(
-                step, width, pixel_bytes, row_bytes, encoding))
+                step, width, pixel_bytes, row_bytes, encoding), 'bad_step')
     if encoding in _PACKED_YUV and width % 2:
         raise ImageFormatError(
             '{} needs an even width (pixel pairs share chroma), got width={}'.format(
-                encoding, width))
+                encoding, width), 'odd_width')
 
     buf = _byte_buffer(msg.data)
     expected = step * height
@@ -176,7 +188,7 @@ def image_to_rgb(msg):
         relation = 'shorter' if buf.size < expected else 'longer'
         raise ImageFormatError(
             'data is {} than step * height: got {} bytes, expected {} * {} = {}'.format(
-                relation, buf.size, step, height, expected))
+                relation, buf.size, step, height, expected), 'data_size')
 
     # For 16 bits, point at the high byte of each sample: that is value >> 8
     # without materialising a uint16 array.
@@ -211,7 +223,7 @@ def parse_compressed_format(fmt):
     if 'compresseddepth' in fmt.lower():
         raise ImageFormatError(
             'unsupported compressed format {!r}: compressedDepth carries depth '
-            'data, not a colour image'.format(fmt))
+            'data, not a colour image'.format(fmt), 'unsupported_encoding')
     if ';' not in fmt:
         return CompressedFormat('', fmt.lower(), True)
     image_encoding, rest = (part.strip() for part in fmt.split(';', 1))
@@ -238,16 +250,17 @@ def compressed_to_rgb(msg):
     buf = _byte_buffer(msg.data)
     if buf.size == 0:
         raise ImageFormatError(
-            'corrupt compressed data: empty buffer (format {!r})'.format(fmt))
+            'corrupt compressed data: empty buffer (format {!r})'.format(fmt),
+            'corrupt_compressed')
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:
         raise ImageFormatError('corrupt compressed data: {} bytes, format {!r}: {}'.format(
-            buf.size, fmt, exc)) from exc
+            buf.size, fmt, exc), 'corrupt_compressed') from exc
     if image is None:
         raise ImageFormatError(
             'corrupt compressed data: OpenCV cannot decode {} bytes (format {!r})'.format(
-                buf.size, fmt))
+                buf.size, fmt), 'corrupt_compressed')
     _check_size(image.shape[1], image.shape[0])
     if parsed.payload_is_bgr:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)

@@ -38,30 +38,11 @@ OK, WARN, ERROR = 0, 1, 2
 # even if nobody reads the diagnostics.
 MAX_SAMPLES = 2000
 
-# ImageFormatError message openings (bisenet_ros.image_msgs) -> error kind.
-_IMAGE_ERROR_KINDS = (
-    ('unsupported encoding', 'unsupported_encoding'),
-    ('unsupported compressed format', 'unsupported_encoding'),
-    ('zero-sized image', 'zero_size'),
-    ('absurd size', 'absurd_size'),
-    ('step ', 'bad_step'),
-    ('data is ', 'data_size'),
-    ('corrupt compressed data', 'corrupt_compressed'),
-)
 
 
 def classify_image_error(error):
-    """Return a short kind ('data_size', 'bad_step', ...) for an image conversion error."""
-    kind = getattr(error, 'kind', None)
-    if kind:
-        return str(kind)
-    text = str(error)
-    for opening, kind in _IMAGE_ERROR_KINDS:
-        if text.startswith(opening):
-            return kind
-    if 'needs an even width' in text:
-        return 'odd_width'
-    return 'bad_image'
+    """Return the short kind ('data_size', 'bad_step', ...) of an image conversion error."""
+    return str(getattr(error, 'kind', None) or 'bad_image')
 
 
 def percentiles(samples, quantiles=(50, 95)):

@@ -486,3 +486,24 @@ def test_fill_image_rejects_mismatched_dtype_shape_or_encoding(array, encoding):
     """Raise ValueError for wrong dtype, shape, encoding or empty arrays."""
     with pytest.raises(ValueError):
         im.fill_image(Image(), array, encoding, Header())
+
+
+@pytest.mark.parametrize('change, kind', [
+    ({'encoding': '32FC1'}, 'unsupported_encoding'),
+    ({'width': 0}, 'zero_size'),
+    ({'width': 20000}, 'absurd_size'),
+    ({'step': 1}, 'bad_step'),
+    ({'data': bytes(5)}, 'data_size'),
+])
+def test_each_rejection_carries_its_kind_for_diagnostics(change, kind):
+    """Tag every error with a kind the node counts in /diagnostics."""
+    msg = _make_image('rgb8', _random_raw(3))
+    for field, value in change.items():
+        setattr(msg, field, value)
+    with pytest.raises(im.ImageFormatError) as err:
+        im.image_to_rgb(msg)
+    assert err.value.kind == kind
+    corrupt = _compressed('jpeg', b'not a jpeg')
+    with pytest.raises(im.ImageFormatError) as err:
+        im.compressed_to_rgb(corrupt)
+    assert err.value.kind == 'corrupt_compressed'
