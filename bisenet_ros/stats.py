@@ -39,7 +39,6 @@ OK, WARN, ERROR = 0, 1, 2
 MAX_SAMPLES = 2000
 
 
-
 def classify_image_error(error):
     """Return the short kind ('data_size', 'bad_step', ...) of an image conversion error."""
     return str(getattr(error, 'kind', None) or 'bad_image')

@@ -79,7 +79,7 @@ def source_frames(source, count):
         for video in sorted(p for p in source.iterdir() if p.suffix in inputs.VIDEO_SUFFIXES):
             frames.extend(f for i, f in zip(range(count), inputs.video_frames(video)))
     else:
-        frames = list(f for _, f in zip(range(count), inputs.video_frames(source)))
+        frames = [f for _, f in zip(range(count), inputs.video_frames(source))]
     if not frames:
         raise SystemExit(f'bisenet-demo: no frames in {source}')
     frames = [cv2.resize(f, (640, round(640 * f.shape[0] / f.shape[1])))
@@ -153,8 +153,8 @@ def write_panels(bag_path, out_dir, class_names, palette):
         parts = by_stamp[key]
         if not {'image_raw', 'color', 'overlay', 'labels'} <= set(parts):
             continue
-        panel = np.hstack([image_to_rgb(parts[name]) for name in ('image_raw', 'color',
-                                                                 'overlay')])
+        names = ('image_raw', 'color', 'overlay')
+        panel = np.hstack([image_to_rgb(parts[name]) for name in names])
         ids = np.unique(np.frombuffer(bytes(parts['labels'].data), np.uint8))
         panel = np.vstack([panel, legend(ids, class_names, palette, panel.shape[1])])
         inputs.write_rgb(out_dir / f'frame_{written:03d}.png', panel)
@@ -188,8 +188,8 @@ def wait_for_graph(env, timeout):
     joins the camera topic once the player offers it; the player waits for it.)
     """
     import rclpy
-    os.environ.update({k: env[k] for k in ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE',
-                                          'FASTDDS_DEFAULT_PROFILES_FILE')})
+    shared = ('ROS_DOMAIN_ID', 'ROS_AUTOMATIC_DISCOVERY_RANGE', 'FASTDDS_DEFAULT_PROFILES_FILE')
+    os.environ.update({k: env[k] for k in shared})
     rclpy.init(args=[])
     watcher = rclpy.create_node('bisenet_demo_watcher')
     wanted = {f'{CAMERA}/image_raw': 1, **{f'{CAMERA}/{n}': 1 for n in OUTPUTS}}

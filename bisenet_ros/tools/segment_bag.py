@@ -92,8 +92,8 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None):
                 products['color'] = seg.colorize(labels)
                 products['overlay'] = seg.overlay(rgb, labels, alpha)
             for name, out_topic in outputs[message.topic].items():
-                data = store.serialize_cdr(_image_message(store, msg.header, products[name]),
-                                          IMAGE)
+                out_msg = _image_message(store, msg.header, products[name])
+                data = store.serialize_cdr(out_msg, IMAGE)
                 writer.write(out_topic, message.timestamp, data)
             done += 1
     if skipped:
