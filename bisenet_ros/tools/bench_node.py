@@ -1,0 +1,248 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Benchmark the node against the runtime alone, and under overload.
+
+    python -m bisenet_ros.tools.bench_node [--model M] [--backend B] [--precision P]
+
+1. Runtime alone: Segmenter.segment + colour mask + overlay per frame.
+2. The node in its own process, fed one frame at a time (the next frame is sent
+   when the previous overlay arrives): its receive-to-publish processing time
+   from /diagnostics; the difference to (1) is the node's overhead (message
+   conversion, queues, filling three output messages).
+3. Overload: frames published at --rate Hz (default 30) for --overload-frames
+   (default 2000) while inference takes longer: processing time per diagnostics
+   period, frames dropped, and the node's resident memory over the run.
+
+Everything runs on loopback (LOCALHOST discovery, a random domain, the Fast DDS
+large-image profile). Inputs are street frames (../shared/samples/street) or
+synthetic ones, resized to the network size.
+"""
+
+import argparse
+import os
+from pathlib import Path
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+from bisenet_ros.resources import config_path
+from bisenet_ros.runtime import Segmenter
+from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
+import cv2
+import numpy as np
+
+PROCESSING = 'processing time p50 / p95 (ms)'
+DROPPED = 'frames dropped (newer frame arrived first)'
+PUBLISHED = 'frames published'
+
+
+def rss_mb(pid):
+    """Return the resident memory of a process in MiB (from /proc)."""
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) / 1024
+    return float('nan')
+
+
+def runtime_alone(args, frames):
+    """Return median ms of segment + render, and of the network alone."""
+    seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
+                    input_size=args.size, threads=args.threads, max_batch=1)
+    totals, networks = [], []
+    for index in range(args.frames + 2):
+        rgb = frames[index % len(frames)]
+        start = time.perf_counter()
+        (result,) = seg.segment([rgb])
+        seg.overlay(rgb, result.labels, 0.5)
+        if index >= 2:  # warm-up
+            totals.append((time.perf_counter() - start) * 1e3)
+            networks.append(result.timings['network_ms'])
+    return statistics.median(totals), statistics.median(networks)
+
+
+class Probe:
+    """The benchmark's own ROS node: publishes frames, watches outputs and diagnostics."""
+
+    def __init__(self):
+        """Create the node and its topics, spinning in a thread."""
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from diagnostic_msgs.msg import DiagnosticArray
+        from sensor_msgs.msg import Image
+        rclpy.init(args=[])
+        self.node = rclpy.create_node('bisenet_bench_probe')
+        self.image_type = Image
+        self.publisher = self.node.create_publisher(Image, 'image', 5)
+        self.outputs = {}
+        self.lock = threading.Condition()
+        for name in ('labels', 'color', 'overlay'):
+            self.node.create_subscription(Image, name, self._on_output(name), 5)
+        self.diagnostics = []
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._on_diag, 10)
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _on_output(self, name):
+        def store(msg):
+            with self.lock:
+                self.outputs.setdefault(name, set()).add(msg.header.stamp.sec)
+                self.lock.notify_all()
+        return store
+
+    def _on_diag(self, msg):
+        for status in msg.status:
+            self.diagnostics.append((time.monotonic(), {v.key: v.value for v in status.values}))
+
+    def publish(self, rgb, index):
+        """Publish ``rgb`` with header stamp ``index`` seconds."""
+        from bisenet_ros.image_msgs import fill_image
+        msg = fill_image(self.image_type(), rgb, 'rgb8')
+        msg.header.stamp.sec = index
+        msg.header.frame_id = 'camera'
+        self.publisher.publish(msg)
+
+    def wait_for(self, index, timeout=60.0):
+        """Wait until every output of frame ``index`` arrived."""
+        deadline = time.monotonic() + timeout
+        with self.lock:
+            while not all(index in self.outputs.get(n, ()) for n in ('labels', 'color',
+                                                                     'overlay')):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(left)
+        return True
+
+    def wait_for_node(self, timeout=120.0):
+        """Wait until the node subscribes to the images and publishes the outputs."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.node.count_subscribers('image') and \
+                    self.node.count_publishers('overlay'):
+                return True
+            time.sleep(0.1)
+        return False
+
+    def close(self):
+        """Shut the node down."""
+        import rclpy
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown()
+
+
+def _p50(values_text):
+    return float(values_text.split('/')[0]) if values_text and values_text != 'n/a' else None
+
+
+def main(argv=None):
+    """Run the three measurements and print the figures."""
+    parser = argparse.ArgumentParser(prog='bisenet-bench-node',
+                                     description=__doc__.split('\n')[1])
+    parser.add_argument('--model', type=Path, help='checkpoint (default: demonstration model)')
+    parser.add_argument('--backend', default='torch')
+    parser.add_argument('--precision', default=None)
+    parser.add_argument('--size', default='1024x512')
+    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--frames', type=int, default=20, help='frames for (1) and (2)')
+    parser.add_argument('--rate', type=float, default=30.0, help='overload publish rate')
+    parser.add_argument('--overload-frames', type=int, default=2000)
+    args = parser.parse_args(argv)
+    args.size = tuple(int(v) for v in args.size.split('x'))
+    frames = street_frames(STREET) if STREET.is_dir() else synthetic_frames()
+    frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
+    alone_ms, network_ms = runtime_alone(args, frames)
+    print(f'runtime alone: {alone_ms:.1f} ms per frame (network {network_ms:.1f} ms)',
+          flush=True)
+
+    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
+                      ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
+                      FASTDDS_DEFAULT_PROFILES_FILE=str(
+                          config_path('fastdds_large_images_localhost.xml')))
+    ros_args = ['-p', f'model_path:={args.model or ""}', '-p', f'backend:={args.backend}',
+                '-p', f'input_width:={args.size[0]}', '-p', f'input_height:={args.size[1]}',
+                '-p', f'threads:={args.threads}', '-p', 'max_batch:=1']
+    if args.precision:
+        ros_args += ['-p', f'precision:={args.precision}']
+    node = subprocess.Popen([sys.executable, '-m', 'bisenet_ros.node', '--ros-args',
+                             *ros_args], env=dict(os.environ))
+    probe = Probe()
+    try:
+        if not probe.wait_for_node():
+            print('the node did not come up', file=sys.stderr)
+            return 1
+        round_trips = []
+        for index in range(args.frames):
+            start = time.perf_counter()
+            probe.publish(frames[index % len(frames)], index)
+            if not probe.wait_for(index):
+                print(f'frame {index} was not served', file=sys.stderr)
+                return 1
+            round_trips.append((time.perf_counter() - start) * 1e3)
+        time.sleep(1.5)  # one more diagnostics period holds the last timings
+        node_ms = [_p50(v.get(PROCESSING)) for _, v in probe.diagnostics]
+        node_ms = [v for v in node_ms if v is not None]
+        node_p50 = statistics.median(node_ms) if node_ms else float('nan')
+        overhead = node_p50 - alone_ms
+        print(f'node, one frame at a time: processing p50 {node_p50:.1f} ms (receive to '
+              f'publish), round trip {statistics.median(round_trips):.1f} ms; overhead over '
+              f'the runtime alone {overhead:.1f} ms = {overhead / network_ms:.1%} of the '
+              'network time', flush=True)
+
+        probe.diagnostics.clear()
+        rss = [(0.0, rss_mb(node.pid))]
+        start = time.monotonic()
+        for index in range(args.overload_frames):
+            target = start + index / args.rate
+            time.sleep(max(0.0, target - time.monotonic()))
+            probe.publish(frames[index % len(frames)], 100000 + index)
+            if index % int(args.rate) == 0:
+                rss.append((time.monotonic() - start, rss_mb(node.pid)))
+        time.sleep(3.0)
+        rss.append((time.monotonic() - start, rss_mb(node.pid)))
+        periods = [(t - start, _p50(v.get(PROCESSING)), v) for t, v in probe.diagnostics]
+        timed = [(t, p) for t, p, _ in periods if p is not None]
+        last = periods[-1][2] if periods else {}
+        third = max(1, len(timed) // 3)
+        print(f'overload: {args.overload_frames} frames at {args.rate:.0f} Hz over '
+              f'{time.monotonic() - start:.0f} s; published {last.get(PUBLISHED)}, dropped '
+              f'{last.get(DROPPED)}')
+        print('  processing p50 first third {:.1f} ms, last third {:.1f} ms'.format(
+            statistics.median(p for _, p in timed[:third]),
+            statistics.median(p for _, p in timed[-third:])))
+        print('  node RSS: start {:.0f} MiB, after 10% {:.0f} MiB, end {:.0f} MiB, max {:.0f} '
+              'MiB'.format(rss[0][1], rss[max(1, len(rss) // 10)][1], rss[-1][1],
+                           max(v for _, v in rss)))
+        return 0
+    finally:
+        probe.close()
+        if node.poll() is None:
+            node.send_signal(signal.SIGINT)
+            try:
+                node.wait(20)
+            except subprocess.TimeoutExpired:
+                node.kill()
+
+
+if __name__ == '__main__':
+    sys.exit(main())
