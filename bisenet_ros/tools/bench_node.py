@@ -47,7 +47,6 @@ from bisenet_ros.resources import config_path
 from bisenet_ros.runtime import Segmenter
 from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
 import cv2
-import numpy as np
 
 PROCESSING = 'processing time p50 / p95 (ms)'
 DROPPED = 'frames dropped (newer frame arrived first)'
