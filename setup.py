@@ -43,7 +43,8 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.md', 'weights/LICENSE']},
+    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.md',
+                            'weights/LICENSE']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
@@ -77,6 +78,8 @@ setup(
             'bisenet-record = bisenet_ros.tools.record:main',
             'bisenet-play = bisenet_ros.tools.play:main',
             'bisenet-demo = bisenet_ros.tools.demo:main',
+            'bisenet-dds-check = bisenet_ros.tools.dds_check:main',
+            'bisenet-bench-node = bisenet_ros.tools.bench_node:main',
         ],
     },
 )
