@@ -37,7 +37,8 @@ EXTRAS = {
              'flake8-quotes', 'flake8-import-order', 'flake8-docstrings', 'flake8-builtins',
              'flake8-comprehensions', 'catkin-pkg>=1.0', 'colcon-common-extensions>=0.3'],
 }
-EXTRAS['all'] = sorted({req for name in ('onnx', 'openvino', 'bags', 'ros') for req in EXTRAS[name]})
+EXTRAS['all'] = sorted({req for name in ('onnx', 'openvino', 'bags', 'ros')
+                         for req in EXTRAS[name]})
 
 setup(
     name=PACKAGE,
