@@ -37,8 +37,8 @@ EXTRAS = {
              'flake8-quotes', 'flake8-import-order', 'flake8-docstrings', 'flake8-builtins',
              'flake8-comprehensions', 'catkin-pkg>=1.0', 'colcon-common-extensions>=0.3'],
 }
-EXTRAS['all'] = sorted({req for name in ('onnx', 'openvino', 'bags', 'ros')
-                         for req in EXTRAS[name]})
+_BUNDLED = ('onnx', 'openvino', 'bags', 'ros')
+EXTRAS['all'] = sorted({req for name in _BUNDLED for req in EXTRAS[name]})
 
 setup(
     name=PACKAGE,
