@@ -19,53 +19,19 @@ Shared ROS set-up (domains, environment, the in-process client) lives in
 ros_helpers.py; this adds what the recorder and player tests need besides.
 """
 
-from pathlib import Path
-import signal
-import subprocess
-import sys
-
 from bisenet_ros.bags import BagWriter
 from rclpy.serialization import serialize_message
+from ros_helpers import LoggedProcess
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import String
 
-REPO = Path(__file__).resolve().parents[1]
 
-
-class ToolProcess:
+class ToolProcess(LoggedProcess):
     """``python -m <module> <args>`` (a console-script module), output in a log file."""
 
     def __init__(self, module, args, env, log_path):
-        """Start the process; stdout and stderr both go to ``log_path``."""
-        self.log_path = Path(log_path)
-        self._log_file = open(self.log_path, 'wb')
-        self.process = subprocess.Popen(
-            [sys.executable, '-m', module, *[str(a) for a in args]], cwd=REPO, env=env,
-            stdout=self._log_file, stderr=subprocess.STDOUT)
-
-    def log(self):
-        """Return everything the process has written so far."""
-        return self.log_path.read_text(errors='replace')
-
-    def wait(self, timeout):
-        """Wait for the process to exit by itself; return its exit code."""
-        return self.process.wait(timeout)
-
-    def interrupt(self, timeout=15.0):
-        """Send SIGINT (Ctrl-C) to this process only and return its exit code."""
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout)
-
-    def stop(self):
-        """End the process if it still runs (SIGINT, then SIGKILL), and close the log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(15)
-        self._log_file.close()
+        """Start the tool; stdout and stderr both go to ``log_path``."""
+        super().__init__([module, *args], env, log_path)
 
 
 def image_msg(index, width=4, height=2, frame_id='camera_optical'):

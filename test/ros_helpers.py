@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 
+from bisenet_ros.processes import stop_process
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
@@ -66,15 +67,15 @@ def wait_until(predicate, timeout=DEFAULT_TIMEOUT, interval=0.02, what='conditio
         time.sleep(interval)
 
 
-class NodeProcess:
-    """A ``python -m <module> --ros-args ...`` process with its output in a log file."""
+class LoggedProcess:
+    """A ``python -m <module> <args>`` process with its output in a log file."""
 
-    def __init__(self, ros_args, env, log_path, module='bisenet_ros.node'):
-        """Start the process; stdout and stderr both go to ``log_path``."""
+    def __init__(self, argv, env, log_path):
+        """Start ``python -m *argv``; stdout and stderr both go to ``log_path``."""
         self.log_path = Path(log_path)
         self._log_file = open(self.log_path, 'wb')
         self.process = subprocess.Popen(
-            [sys.executable, '-m', module, '--ros-args', *ros_args], cwd=REPO, env=env,
+            [sys.executable, '-m', *[str(a) for a in argv]], cwd=REPO, env=env,
             stdout=self._log_file, stderr=subprocess.STDOUT)
         self.pid = self.process.pid
 
@@ -87,10 +88,32 @@ class NodeProcess:
         def found():
             match = re.search(pattern, self.log())
             if match is None and self.process.poll() is not None:
-                raise AssertionError(f'node exited ({self.process.returncode}) before logging '
-                                     f'{pattern!r}:\n{self.log()}')
+                raise AssertionError(f'process exited ({self.process.returncode}) before '
+                                     f'logging {pattern!r}:\n{self.log()}')
             return match
-        return wait_until(found, timeout, 0.05, f'{pattern!r} in the node log')
+        return wait_until(found, timeout, 0.05, f'{pattern!r} in the log')
+
+    def wait(self, timeout):
+        """Wait for the process to exit by itself; return its exit code."""
+        return self.process.wait(timeout)
+
+    def interrupt(self, timeout=30.0):
+        """Send SIGINT (Ctrl-C) to this process only and return its exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def stop(self):
+        """End the process if it still runs (SIGINT, then SIGKILL), and close the log."""
+        stop_process(self.process, 15)
+        self._log_file.close()
+
+
+class NodeProcess(LoggedProcess):
+    """A ``python -m bisenet_ros.node --ros-args ...`` process."""
+
+    def __init__(self, ros_args, env, log_path, module='bisenet_ros.node'):
+        """Start the node; stdout and stderr both go to ``log_path``."""
+        super().__init__([module, '--ros-args', *ros_args], env, log_path)
 
     def shared_memory_files(self):
         """Return the /dev/shm files the running process has mapped."""
@@ -101,22 +124,6 @@ class NodeProcess:
                 if path.startswith('/dev/shm/'):
                     files.add(path)
         return files
-
-    def interrupt(self, timeout=30.0):
-        """Send SIGINT (Ctrl-C) and return the exit code."""
-        self.process.send_signal(signal.SIGINT)
-        return self.process.wait(timeout)
-
-    def stop(self):
-        """End the process if it still runs (SIGINT, then SIGKILL), and close the log."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(15)
-        self._log_file.close()
 
 
 def run_node_to_exit(ros_args, env, timeout=120.0):

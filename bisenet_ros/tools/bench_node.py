@@ -36,13 +36,13 @@ import argparse
 import os
 from pathlib import Path
 import random
-import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 
+from bisenet_ros.processes import stop_process
 from bisenet_ros.resources import config_path
 from bisenet_ros.runtime import Segmenter
 from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
@@ -235,12 +235,7 @@ def main(argv=None):
         return 0
     finally:
         probe.close()
-        if node.poll() is None:
-            node.send_signal(signal.SIGINT)
-            try:
-                node.wait(20)
-            except subprocess.TimeoutExpired:
-                node.kill()
+        stop_process(node)
 
 
 if __name__ == '__main__':

@@ -42,6 +42,8 @@ import sys
 import tempfile
 import time
 
+from bisenet_ros.processes import stop_process
+
 QOS_CHOICES = ('best_effort', 'reliable')
 # The subscriber is told to report once the publisher is gone and this has passed.
 DRAIN_S = 2.0
@@ -143,17 +145,6 @@ def _child(role, args, env, log):
     return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=log, text=True)
 
 
-def _end(proc, timeout):
-    # Only the children started here are signalled, each by its own PID.
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 def measure(args, profile, publisher_only):
     """Run one publisher/subscriber pair; return the subscriber's report (dict)."""
     base = dict(os.environ)
@@ -172,7 +163,7 @@ def measure(args, profile, publisher_only):
             publisher = _child('publisher', args, with_profile, log)
             publisher.wait(args.timeout + args.count / args.rate + 10)
             time.sleep(DRAIN_S)
-            _end(subscriber, 10)
+            stop_process(subscriber, 10)
             report = json.loads(subscriber.stdout.read().strip().splitlines()[-1])
         except (RuntimeError, ValueError, IndexError, subprocess.TimeoutExpired):
             log.seek(0)
@@ -180,7 +171,7 @@ def measure(args, profile, publisher_only):
         finally:
             for proc in (publisher, subscriber):
                 if proc is not None:
-                    _end(proc, 10)
+                    stop_process(proc, 10)
     report.update(profile=str(profile) if profile else 'default', reliability=args.reliability,
                   publisher_only=publisher_only, sent=args.count,
                   size=f'{args.width}x{args.height}')

@@ -30,13 +30,13 @@ from datetime import datetime
 import os
 from pathlib import Path
 import random
-import signal
 import subprocess
 import sys
 import time
 
 from bisenet_ros import bags
 from bisenet_ros.image_msgs import image_to_rgb
+from bisenet_ros.processes import stop_process
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.tools import inputs
 import cv2
@@ -111,17 +111,6 @@ def ros_env():
                    'fastdds_large_images_localhost.xml')))
     env.pop('ROS_LOCALHOST_ONLY', None)
     return env
-
-
-def _stop(process, timeout=20.0):
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode
 
 
 def legend(class_ids, class_names, palette, width):
@@ -249,8 +238,8 @@ def main(argv=None):
     except subprocess.TimeoutExpired:
         player = None
     finally:
-        _stop(recorder)
-        node_rc = _stop(node)
+        stop_process(recorder)
+        node_rc = stop_process(node)
     elapsed = time.monotonic() - started
     if player is None or player.returncode != 0 or not out_bag.exists():
         print(f'bisenet-demo: the run failed (player {player and player.returncode}, node '

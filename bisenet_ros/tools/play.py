@@ -35,19 +35,17 @@ Example::
 """
 
 import argparse
-import signal
 import sys
 import time
 
 from bisenet_ros.bags import adapt_qos, BagError, CAMERA_TYPES, IMAGE_TYPES, message_class
 from bisenet_ros.bags import qos_from_profile, read_messages, read_topics
+from bisenet_ros.processes import ros_context
 
-import rclpy
 from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 from rosgraph_msgs.msg import Clock
 
@@ -286,16 +284,12 @@ def parse_args(argv=None):
 def main(argv=None):
     """Play the bag; print the counts; return 0, or 1 if subscribers (or --step-on) never came."""
     args = parse_args(argv)
-    # rcl reads the first argument as the program name.
-    ros_args = ['bisenet-play', *(sys.argv[1:] if argv is None else argv)]
-    stop = []
+    with ros_context('bisenet-play', argv) as (context, stop):
+        return _play(args, context, stop)
 
-    def request_stop(signum, _frame):
-        stop.append(signum)
 
-    context = rclpy.Context()
-    rclpy.init(args=ros_args, context=context, signal_handler_options=SignalHandlerOptions.NO)
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+def _play(args, context, stop):
+    """Play with ``args`` until done or a signal lands in ``stop``; return the status."""
     player = None
     status = 0
     try:
@@ -330,11 +324,8 @@ def main(argv=None):
             print(f'  {topic}: {count} messages published')
         return status
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         if player is not None:
             player.destroy_node()
-        context.try_shutdown()
 
 
 if __name__ == '__main__':

@@ -32,18 +32,16 @@ Example::
 import argparse
 import datetime
 import functools
-import signal
 import sys
 import time
 
 from bisenet_ros.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
 from bisenet_ros.bags import STORAGE_PLUGINS
+from bisenet_ros.processes import ros_context
 
-import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from rclpy.signals import SignalHandlerOptions
 from rclpy.utilities import remove_ros_args
 
 # How often the graph is looked at for topics that have no publisher yet.
@@ -152,17 +150,12 @@ def parse_args(argv=None):
 def main(argv=None):
     """Record until stopped; print the counts; return 0, or 1 if no topic was found."""
     args = parse_args(argv)
-    # rcl reads the first argument as the program name.
-    ros_args = ['bisenet-record', *(sys.argv[1:] if argv is None else argv)]
-    stop = []
+    with ros_context('bisenet-record', argv) as (context, stop):
+        return _record(args, context, stop)
 
-    def request_stop(signum, _frame):
-        stop.append(signum)
 
-    # Our own handlers, so a signal ends the loop below and the bag is closed cleanly.
-    context = rclpy.Context()
-    rclpy.init(args=ros_args, context=context, signal_handler_options=SignalHandlerOptions.NO)
-    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
+def _record(args, context, stop):
+    """Record with ``args`` until done or a signal lands in ``stop``; return the status."""
     recorder = None
     executor = SingleThreadedExecutor(context=context)
     try:
@@ -187,12 +180,9 @@ def main(argv=None):
             skipped = recorder.skipped
             missing = [t for t in recorder.topics if t not in counts and t not in skipped]
     finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
         executor.shutdown()
         if recorder is not None:
             recorder.destroy_node()
-        context.try_shutdown()
 
     print(f'bag {bag.path}:')
     for topic, count in counts.items():
