@@ -27,7 +27,8 @@ size, i.e. a camera that already delivers that resolution. Per stage medians and
 p90 (pre, network, post, render) and end to end (RGB in -> labels at input size
 out, plus colour mask and overlay), speedup over torch eager fp32 end to end, and
 argmax agreement with it (meaningful on a trained model: the default is the
-shipped demonstration model for V2, random weights for V1).
+shipped demonstration model for V2, random weights for V1). int8 is calibrated
+on other real frames (CamVid train in ../shared, or --calibration DIR).
 """
 
 import argparse
@@ -47,7 +48,10 @@ import cv2
 import numpy as np
 import torch
 
-STREET = Path(__file__).resolve().parents[3] / 'shared' / 'samples' / 'street'
+SHARED = Path(__file__).resolve().parents[3] / 'shared'
+STREET = SHARED / 'samples' / 'street'
+# int8 is calibrated on other real driving frames than those it is judged on.
+CALIBRATION = SHARED / 'datasets' / 'camvid' / 'train'
 # The baseline is the reference-equivalent network: torch eager, fp32, contiguous NCHW.
 DEFAULT_CONFIGS = ('torch:fp32:contiguous', 'torch:fp32', 'torch:bf16', 'onnxruntime:fp32',
                    'onnxruntime:int8', 'openvino:fp32', 'openvino:bf16', 'openvino:int8')
@@ -92,9 +96,9 @@ def _model_for(arch, model, tmp):
     return path
 
 
-def _build(config, model_path, size, batch, frames, cache_dir, threads):
+def _build(config, model_path, size, batch, calibration, cache_dir, threads):
     backend, precision, *layout = config.split(':')
-    calibration = frames if precision == 'int8' else None
+    calibration = calibration if precision == 'int8' else None
     extra = {'channels_last': layout != ['contiguous']} if backend == 'torch' else {}
     return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
                      max_batch=batch, threads=threads, cache_dir=cache_dir,
@@ -113,7 +117,7 @@ def _one_pass(seg, images):
     return timing, [r.labels for r in results]
 
 
-def bench_case(arch, size, batch, configs, frames, args, tmp):
+def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
     """Measure every config for one (arch, size, batch); return result rows."""
     model_path = _model_for(arch, args.model, tmp)
     resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
@@ -121,7 +125,7 @@ def bench_case(arch, size, batch, configs, frames, args, tmp):
     segmenters, failures = {}, {}
     for config in configs:
         try:
-            segmenters[config] = _build(config, model_path, size, batch, resized,
+            segmenters[config] = _build(config, model_path, size, batch, calibration,
                                         Path(tmp) / 'cache', args.threads)
         except (BackendUnavailableError, ValueError) as exc:
             failures[config] = str(exc)
@@ -201,6 +205,9 @@ def main(argv=None):
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--frames', type=Path, help='folder of real frames')
+    parser.add_argument('--calibration', type=Path,
+                        help='folder of int8 calibration frames (default: CamVid train)')
+    parser.add_argument('--calibration-count', type=int, default=16)
     parser.add_argument('--quick', action='store_true',
                         help='V2, 1024x512, batch 1, 8 repeats (~2 minutes)')
     parser.add_argument('--json', type=Path, help='also write the results as JSON here')
@@ -210,6 +217,10 @@ def main(argv=None):
     folder = args.frames or (STREET if STREET.is_dir() else None)
     frames = street_frames(folder) if folder else synthetic_frames()
     source = str(folder) if folder else 'synthetic frames'
+    calibration_dir = args.calibration or (CALIBRATION if CALIBRATION.is_dir() else None)
+    calibration = ([inputs.read_rgb(p) for p in
+                    inputs.image_files(calibration_dir)[:args.calibration_count]]
+                   if calibration_dir else frames)
     print(f'frames: {len(frames)} from {source}; threads {args.threads}; '
           f'torch {torch.__version__}', flush=True)
     rows = []
@@ -218,13 +229,15 @@ def main(argv=None):
             for size_text in args.sizes:
                 size = tuple(int(v) for v in size_text.split('x'))
                 for batch in args.batches:
-                    case = bench_case(arch, size, batch, args.configs, frames, args, tmp)
+                    case = bench_case(arch, size, batch, args.configs, frames, calibration,
+                                      args, tmp)
                     rows.extend(case)
                     print(format_table(case).split('\n', 2)[-1], flush=True)
     print()
     print(format_table(rows))
     if args.json:
         args.json.write_text(json.dumps({'frames': source, 'threads': args.threads,
+                                         'calibration': str(calibration_dir or source),
                                          'results': rows}, indent=2))
     return 0
 
