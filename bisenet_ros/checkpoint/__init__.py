@@ -253,3 +253,5 @@ def save_checkpoint(path, model, metadata):
                for k, v in model.state_dict().items()}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata={FORMAT_NAME: json.dumps(meta)})
+    # safetensors creates the file owner-only; weights are meant to be shared and shipped.
+    Path(path).chmod(0o644)
