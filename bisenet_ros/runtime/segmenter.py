@@ -86,12 +86,14 @@ class Segmenter:
     'cpu')), ``calibration_images`` (RGB arrays for int8 from a checkpoint),
     ``max_batch`` (images per forward pass), ``channels_last`` (torch memory
     layout: NHWC is faster on CPUs with oneDNN and on tensor cores).
+    ``model`` and ``info`` run an in-memory network (e.g. during training)
+    with the torch backend instead of loading ``model_path``.
     """
 
     def __init__(self, model_path=None, backend='torch', device='cpu', input_size=None,
                  precision=None, resize='stretch', label_resize='nearest', confidence=False,
                  threads=None, providers=None, cache_dir=None, calibration_images=None,
-                 max_batch=4, arch=None, channels_last=True):
+                 max_batch=4, arch=None, channels_last=True, model=None, info=None):
         """Load the model and create the backend; raise ValueError for unknown choices."""
         check_choice('backend', backend, BACKENDS)
         check_choice('device', device, DEVICES)
@@ -101,7 +103,11 @@ class Segmenter:
         check_choice('label resize', label_resize, LABEL_RESIZE)
         if int(max_batch) < 1:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
-        if model_path is None:
+        if model is not None:
+            if backend != 'torch' or info is None:
+                raise ValueError('an in-memory model needs backend torch and its info')
+            model_path = info.path or '<in-memory model>'
+        elif model_path is None:
             model_path = demo_model_path()
             if model_path is None:
                 raise FileNotFoundError('no model_path given and this install has no '
@@ -117,7 +123,14 @@ class Segmenter:
         if threads:
             torch.set_num_threads(int(threads))
             cv2.setNumThreads(int(threads))
-        if self.model_path.suffix == '.onnx':
+        if model is not None:
+            self.info = info
+            self.normaliser = Normaliser(info.mean, info.std)
+            self.input_size = _check_input_size(
+                input_size or info.input_size or DEFAULT_INPUT_SIZE)
+            from bisenet_ros.runtime.backends.torch_backend import TorchBackend
+            self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
+        elif self.model_path.suffix == '.onnx':
             if backend == 'torch':
                 raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime '
                                  'or openvino')

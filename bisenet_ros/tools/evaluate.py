@@ -16,17 +16,23 @@
 Evaluate a segmentation model on a labelled split (``bisenet-evaluate``).
 
 Single-scale mIoU from a confusion matrix, a per-class IoU table and pixel
-accuracy. The model is reached only through a ``predict(rgb_uint8) -> labels``
-callable, so other inference backends can be scored by passing their own.
+accuracy. The model runs through the runtime's Segmenter, so every backend
+and precision (torch, ONNX Runtime, OpenVINO; fp32, bf16, int8, an exported
+.onnx) is scored exactly as it would run. Logits are upsampled to the label
+size before the argmax, as the reference evaluations do.
 """
 
 import argparse
 import json
 import sys
 
+from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.cityscapes import IGNORE_ID
+from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
+from bisenet_ros.tools import inputs
 from bisenet_ros.training.datasets import build_dataset, CAMVID_TRAIN_IDS
-from bisenet_ros.training.evaluation import evaluate, TorchPredictor
+from bisenet_ros.training.evaluation import evaluate
 from bisenet_ros.training.metrics import format_table, summarize
 
 CLASS_PRESETS = {'camvid': list(CAMVID_TRAIN_IDS)}
@@ -49,7 +55,7 @@ def parse_args(argv=None):
     """Parse the command line."""
     summary = __doc__.strip().splitlines()[0]
     p = argparse.ArgumentParser(prog='bisenet-evaluate', description=summary)
-    p.add_argument('checkpoint', help='any checkpoint load_checkpoint reads')
+    p.add_argument('checkpoint', help='any checkpoint load_checkpoint reads, or an .onnx')
     p.add_argument('--data-root', required=True, help='dataset root folder')
     p.add_argument('--dataset', default='camvid', choices=('camvid', 'cityscapes'))
     p.add_argument('--split', default='val')
@@ -58,20 +64,24 @@ def parse_args(argv=None):
                    help="W,H the network sees (default: the checkpoint's, else 1024,512)")
     p.add_argument('--classes', type=parse_classes, default=None,
                    help="class ids to average over, e.g. 0,1,2 or 'camvid' (default: all)")
-    p.add_argument('--device', default='cpu')
-    p.add_argument('--threads', type=int, default=None, help='torch CPU threads')
+    p.add_argument('--backend', choices=BACKENDS, default='torch')
+    p.add_argument('--device', choices=DEVICES, default='cpu')
+    p.add_argument('--precision', choices=PRECISIONS, default=None)
+    p.add_argument('--calibration', default=None,
+                   help='folder of real frames to calibrate int8 from a checkpoint')
+    p.add_argument('--threads', type=int, default=None, help='CPU threads')
     p.add_argument('--limit', type=int, default=None, help='only the first N frames')
     p.add_argument('--json', dest='json_path', default=None,
                    help="write the summary as JSON to this file ('-' for stdout)")
     return p.parse_args(argv)
 
 
-def torch_predictor(checkpoint, arch=None, input_size=None, device='cpu'):
-    """Return ``(predict, info)`` for a checkpoint, the default backend of this tool."""
-    from bisenet_ros.checkpoint import load_checkpoint
-    model, info = load_checkpoint(checkpoint, arch=arch, device=device)
-    size = input_size or info.input_size or (1024, 512)
-    return TorchPredictor(model, size, info.mean, info.std, device), info
+def segmenter_predictor(segmenter):
+    """Return ``predict(rgb) -> labels`` running ``segmenter`` one image at a time."""
+    def predict(rgb):
+        return segmenter.segment([rgb])[0].labels
+    predict.input_size = segmenter.input_size
+    return predict
 
 
 def run_evaluation(predict, dataset, num_classes, class_names=None, classes=None,
@@ -84,19 +94,25 @@ def run_evaluation(predict, dataset, num_classes, class_names=None, classes=None
     return summary
 
 
-def main(argv=None, predict=None):
-    """Entry point of ``bisenet-evaluate``; ``predict`` replaces the torch backend if given."""
+def main(argv=None):
+    """Entry point of ``bisenet-evaluate``."""
     args = parse_args(argv)
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
     input_size = None
     if args.input_size:
         input_size = tuple(int(v) for v in args.input_size.split(','))
         if len(input_size) != 2:
             raise SystemExit('--input-size takes W,H')
-    default_predict, info = torch_predictor(args.checkpoint, args.arch, input_size, args.device)
-    predict = predict or default_predict
+    calibration = ([inputs.read_rgb(p) for p in inputs.image_files(args.calibration)[:16]]
+                   if args.calibration else None)
+    try:
+        segmenter = Segmenter(args.checkpoint, backend=args.backend, device=args.device,
+                              precision=args.precision, input_size=input_size,
+                              label_resize='logits', threads=args.threads, arch=args.arch,
+                              calibration_images=calibration)
+    except (CheckpointError, BackendUnavailableError, ValueError, FileNotFoundError) as exc:
+        print(f'bisenet-evaluate: {exc}', file=sys.stderr)
+        return 1
+    predict, info = segmenter_predictor(segmenter), segmenter.info
     dataset = build_dataset(args.dataset, args.data_root, args.split)
     if args.limit:
         dataset.pairs = dataset.pairs[:args.limit]
@@ -105,7 +121,7 @@ def main(argv=None, predict=None):
                              args.classes,
                              progress=lambda it: tqdm(it, desc='evaluate', file=sys.stderr))
     summary.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split,
-                   input_size=list(getattr(predict, 'input_size', input_size or ()) or []))
+                   input_size=list(segmenter.input_size), backend=segmenter.describe())
     print(format_table(summary))
     if args.json_path == '-':
         json.dump(summary, sys.stdout, indent=1)

@@ -35,9 +35,11 @@ import sys
 import time
 
 from bisenet_ros import cityscapes
+from bisenet_ros.checkpoint import CheckpointInfo
 from bisenet_ros.models import build_model
+from bisenet_ros.runtime import Segmenter
 from bisenet_ros.training.datasets import build_dataset, CAMVID_TRAIN_IDS
-from bisenet_ros.training.evaluation import evaluate, TorchPredictor
+from bisenet_ros.training.evaluation import evaluate
 from bisenet_ros.training.loss import OhemCELoss
 from bisenet_ros.training.metrics import summarize
 from bisenet_ros.training.schedule import poly_warmup_factor
@@ -406,10 +408,24 @@ class Trainer:
 
     def validate(self):
         """Return the metric summary of the current model on the validation split."""
-        predictor = TorchPredictor(self.model, self.cfg['input_size'], self.mean, self.std,
-                                   self.device, self.autocast_dtype)
-        cm = evaluate(predictor, self.val_set, self.cfg['num_classes'])
-        return summarize(cm, self.class_names, self.cfg['eval_classes'])
+        cfg = self.cfg
+        info = CheckpointInfo(
+            arch=cfg['arch'], source='bisenet_ros', variant=cfg['variant'],
+            num_classes=cfg['num_classes'], class_names=tuple(self.class_names),
+            palette=tuple(tuple(c) for c in self.palette), mean=tuple(self.mean),
+            std=tuple(self.std), input_size=tuple(cfg['input_size']))
+        # The runtime's own path, as users will run the model; logits are upsampled
+        # before the argmax, as the reference evaluation does.
+        segmenter = Segmenter(
+            model=self.model, info=info, device=self.device.type,
+            precision='bf16' if self.autocast_dtype == torch.bfloat16 else 'fp32',
+            label_resize='logits', channels_last=bool(self.channels_last))
+        try:
+            cm = evaluate(lambda rgb: segmenter.segment([rgb])[0].labels, self.val_set,
+                          cfg['num_classes'])
+        finally:
+            self.model.train()
+        return summarize(cm, self.class_names, cfg['eval_classes'])
 
     # ---- outputs -----------------------------------------------------------------------
 

@@ -19,55 +19,9 @@ Keeping the model behind a plain callable lets the same loop score the torch
 model, an exported runtime or anything else that maps an image to class ids.
 """
 
-import contextlib
-
 from bisenet_ros.cityscapes import IGNORE_ID
 from bisenet_ros.training.metrics import confusion_matrix
-import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
-
-
-class TorchPredictor:
-    """
-    Predict with a torch segmentation model, single scale.
-
-    The image is resized to ``input_size`` (W, H), normalised with ``mean``/``std``
-    (RGB on 0..1), and the logits are upsampled bilinearly to the original size
-    before the argmax, so that the labels keep the input's resolution.
-    """
-
-    def __init__(self, model, input_size, mean, std, device='cpu', autocast_dtype=None):
-        self.model = model
-        self.input_size = tuple(int(v) for v in input_size)
-        self.mean = np.float32(mean) * 255
-        self.std = np.float32(std) * 255
-        self.device = torch.device(device)
-        self.autocast_dtype = autocast_dtype
-
-    def _autocast(self):
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.autocast_dtype)
-
-    @torch.no_grad()
-    def __call__(self, rgb):
-        """Return the uint8 label map (H, W) of an RGB uint8 (H, W, 3) image."""
-        h, w = rgb.shape[:2]
-        resized = cv2.resize(rgb, self.input_size, interpolation=cv2.INTER_LINEAR)
-        x = (resized.astype(np.float32) - self.mean) / self.std
-        x = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None].to(self.device)
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with self._autocast():
-                logits = self.model(x)
-        finally:
-            self.model.train(was_training)
-        logits = F.interpolate(logits.float(), size=(h, w), mode='bilinear',
-                               align_corners=False)
-        return logits.argmax(1)[0].to(torch.uint8).cpu().numpy()
 
 
 def evaluate(predict, dataset, num_classes, ignore=IGNORE_ID, progress=None):
