@@ -43,7 +43,7 @@ import threading
 import time
 
 from bisenet_ros.processes import stop_process
-from bisenet_ros.resources import config_path
+from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.runtime import Segmenter
 from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
 import cv2
@@ -178,7 +178,8 @@ def main(argv=None):
                       ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
                       FASTDDS_DEFAULT_PROFILES_FILE=str(
                           config_path('fastdds_large_images_localhost.xml')))
-    ros_args = ['-p', f'model_path:={args.model or ""}', '-p', f'backend:={args.backend}',
+    model = args.model or demo_model_path()
+    ros_args = ['-p', f'model_path:={model}', '-p', f'backend:={args.backend}',
                 '-p', f'input_width:={args.size[0]}', '-p', f'input_height:={args.size[1]}',
                 '-p', f'threads:={args.threads}', '-p', 'max_batch:=1']
     if args.precision:

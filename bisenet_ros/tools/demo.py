@@ -220,7 +220,8 @@ def main(argv=None):
     node = subprocess.Popen(
         [python, '-m', 'bisenet_ros.node', '--ros-args',
          '--params-file', str(config_path('segmentation.yaml')),
-         '-r', f'__ns:={CAMERA}', '-r', 'image:=image_raw', '-p', f'model_path:={model or ""}'],
+         '-r', f'__ns:={CAMERA}', '-r', 'image:=image_raw']
+        + (['-p', f'model_path:={model}'] if model else []),
         env=env)
     out_bag = out_dir / 'output_bag'
     record_topics = [f'{CAMERA}/image_raw'] + [f'{CAMERA}/{n}' for n in OUTPUTS] + \
