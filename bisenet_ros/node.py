@@ -385,7 +385,7 @@ class SegmentationNode(LifecycleNode):
             return self._fail(f'cannot load model {p["model_path"] or "(demo model)"}: '
                               f'{type(exc).__name__}: {exc}')
         self._segmenter = segmenter
-        self._confidence_available = self._model_has_confidence(segmenter)
+        self._confidence_available = segmenter.supports_confidence
         self._transport = p['image_transport']
         now = time.monotonic()
         names = p['cameras'] or ['']
@@ -483,13 +483,6 @@ class SegmentationNode(LifecycleNode):
         if on_cuda:
             import torch
             torch.cuda.empty_cache()
-
-    @staticmethod
-    def _model_has_confidence(segmenter):
-        # A checkpoint computes confidence on demand; an ONNX graph only if exported
-        # with a confidence or logits output.
-        names = getattr(segmenter.backend, 'output_names', None)
-        return names is None or 'confidence' in names or 'logits' in names
 
     # -- topics ----------------------------------------------------------------------
 

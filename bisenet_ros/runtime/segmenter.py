@@ -182,8 +182,7 @@ class Segmenter:
         if 'logits' not in self.backend.output_names and self.label_resize == 'logits':
             raise ValueError('label_resize logits needs a model that outputs logits; this '
                              'one computes labels in the graph')
-        if self.confidence and 'confidence' not in self.backend.output_names \
-                and 'logits' not in self.backend.output_names:
+        if self.confidence and not self.supports_confidence:
             raise ValueError('confidence requested but this ONNX model outputs labels only')
 
     def _exported(self, model, precision, calibration_images):
@@ -218,6 +217,17 @@ class Segmenter:
         return int8_path
 
     @property
+    def supports_confidence(self):
+        """
+        Whether ``segment(..., confidence=True)`` can work with this model.
+
+        A checkpoint computes confidence on demand; an ONNX graph only if it was
+        exported with a confidence or logits output.
+        """
+        names = getattr(self.backend, 'output_names', None)
+        return names is None or 'confidence' in names or 'logits' in names
+
+    @property
     def class_names(self):
         """Return the class names, index = label id."""
         return self.info.class_names
@@ -244,8 +254,7 @@ class Segmenter:
         for index, image in enumerate(images):
             validate_image(image, index)
         want_confidence = self.confidence if confidence is None else bool(confidence)
-        if want_confidence and 'labels' in getattr(self.backend, 'output_names', ()) \
-                and 'confidence' not in self.backend.output_names:
+        if want_confidence and not self.supports_confidence:
             raise ValueError('this model was exported without confidence output')
         results = [None] * len(images)
         groups = {}

@@ -30,6 +30,7 @@ import logging
 from pathlib import Path
 import sys
 
+from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
 from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
@@ -86,10 +87,11 @@ class ClassStatistics:
 def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
     if 'labels' in which:
         inputs.write_rgb(out_dir / f'{stem}_labels.png', labels)
+    color = seg.colorize(labels) if which & {'color', 'overlay'} else None
     if 'color' in which:
-        inputs.write_rgb(out_dir / f'{stem}_color.png', seg.colorize(labels))
+        inputs.write_rgb(out_dir / f'{stem}_color.png', color)
     if 'overlay' in which:
-        inputs.write_rgb(out_dir / f'{stem}_overlay.png', seg.overlay(rgb, labels, alpha))
+        inputs.write_rgb(out_dir / f'{stem}_overlay.png', render.overlay(rgb, color, alpha))
 
 
 def segment_images(seg, paths, out_dir, which, alpha, stats):

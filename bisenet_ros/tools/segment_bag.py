@@ -25,7 +25,7 @@ decoded are reported and skipped, never silently replaced.
 
 import logging
 
-from bisenet_ros import bags
+from bisenet_ros import bags, render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
 import numpy as np
 from tqdm import tqdm
@@ -90,7 +90,7 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None):
             products = {'labels': labels}
             if 'color' in which or 'overlay' in which:
                 products['color'] = seg.colorize(labels)
-                products['overlay'] = seg.overlay(rgb, labels, alpha)
+                products['overlay'] = render.overlay(rgb, products['color'], alpha)
             for name, out_topic in outputs[message.topic].items():
                 out_msg = _image_message(store, msg.header, products[name])
                 data = store.serialize_cdr(out_msg, IMAGE)
