@@ -164,6 +164,37 @@ def test_openvino_backend_agrees_with_torch(checkpoint, cache, torch_seg, precis
                   cache_dir=cache)
 
 
+@pytest.mark.parametrize('outputs', ['labels', 'labels+confidence', 'logits'])
+def test_openvino_split_at_the_upsampling_computes_the_same_graph(checkpoint, tmp_path, outputs):
+    openvino = pytest.importorskip('openvino')
+    from bisenet_ros.runtime.backends.openvino_backend import _split_at_upsampling
+    from bisenet_ros.checkpoint import load_checkpoint
+    model, info = load_checkpoint(checkpoint)
+    path = export_onnx(model, info.to_metadata(), tmp_path / 'm.onnx', SIZE, outputs)
+    core = openvino.Core()
+    config = {'INFERENCE_PRECISION_HINT': 'f32'}
+    whole = core.compile_model(str(path), 'CPU', config)
+    body, tail = _split_at_upsampling(core.read_model(str(path)))
+    body, tail = (core.compile_model(m, 'CPU', config) for m in (body, tail))
+    assert body.outputs[0].get_partial_shape()[2:].to_shape() == (SIZE[1] // 8, SIZE[0] // 8)
+    assert [o.get_any_name() for o in tail.outputs] == [o.get_any_name() for o in whole.outputs]
+    image = np.random.default_rng(0).standard_normal((2, 3, SIZE[1], SIZE[0]), np.float32)
+    expected = whole.create_infer_request().infer({0: image})
+    produced = tail.create_infer_request().infer({0: body.create_infer_request().infer(
+        {0: image})[0]})
+    for index in range(len(whole.outputs)):
+        np.testing.assert_allclose(produced[index], expected[index], rtol=1e-5, atol=1e-5)
+
+
+def test_torch_reduced_precision_hands_float32_logits_to_the_upsampling(checkpoint):
+    seg = Segmenter(checkpoint, precision='bf16', input_size=SIZE)
+    model = seg.backend.model
+    batch, _ = seg.preprocess([_street_like(128, 256)])
+    logits = seg.backend.run(batch)['logits']
+    assert logits.dtype == torch.float32 and logits.shape[2:] == (SIZE[1], SIZE[0])
+    assert not model.classifier._forward_hooks  # the lent model is left as it was
+
+
 def test_cuda_request_on_a_cpu_machine_falls_back_with_a_log(checkpoint, cache, caplog):
     if torch.cuda.is_available():
         pytest.skip('this machine has a GPU')

@@ -154,6 +154,11 @@ class BiSeNetV1(nn.Module):
         """Whether the auxiliary heads were built."""
         return hasattr(self, 'conv_out16')
 
+    @property
+    def classifier(self):
+        """Return the main head's 1x1 convolution, which makes the low-resolution logits."""
+        return self.conv_out.conv_out
+
     def forward(self, x):
         """Return logits, plus auxiliary logits when training with aux heads."""
         feat_cp8, feat_cp16 = self.cp(x)

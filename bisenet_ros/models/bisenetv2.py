@@ -241,6 +241,11 @@ class BiSeNetV2(nn.Module):
         """Whether the auxiliary heads were built."""
         return hasattr(self, 'aux2')
 
+    @property
+    def classifier(self):
+        """Return the main head's 1x1 convolution, which makes the low-resolution logits."""
+        return self.head.conv_out[1]
+
     def forward(self, x):
         """Return logits, plus auxiliary logits when training with aux heads."""
         feat_d = self.detail(x)

