@@ -16,6 +16,8 @@
 """The Segmenter: any image in, labels at its resolution out, every backend error path."""
 
 import logging
+import subprocess
+import sys
 
 from bisenet_ros.render import colorize, confidence_to_mono8, overlay, palette_lut
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
@@ -184,6 +186,20 @@ def test_openvino_split_at_the_upsampling_computes_the_same_graph(checkpoint, tm
         {0: image})[0]})
     for index in range(len(whole.outputs)):
         np.testing.assert_allclose(produced[index], expected[index], rtol=1e-5, atol=1e-5)
+
+
+def test_openvino_backend_sends_no_telemetry(checkpoint, cache):
+    pytest.importorskip('openvino')
+    # A fresh interpreter: the first import of openvino decides.
+    code = ('import sys, threading, time\n'
+            'from bisenet_ros.runtime import Segmenter\n'
+            f'Segmenter({str(checkpoint)!r}, backend="openvino", input_size={SIZE!r}, '
+            f'cache_dir={str(cache)!r})\n'
+            'time.sleep(0.5)\n'
+            'print(sys.modules["openvino_telemetry"], [t.name for t in threading.enumerate()])')
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert out.strip() == "None ['MainThread']"
 
 
 def test_torch_reduced_precision_hands_float32_logits_to_the_upsampling(checkpoint):

@@ -29,6 +29,7 @@ in bf16, whose 8-bit mantissa turns close logits into ties: 99.43 % instead of
 
 import logging
 from pathlib import Path
+import sys
 
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.export import read_metadata
@@ -47,7 +48,7 @@ class OpenVinoBackend:
     def __init__(self, onnx_path, device='cpu', precision=None, threads=None):
         """Compile the model; raise BackendUnavailableError where it cannot run."""
         try:
-            import openvino
+            openvino = _import_openvino()
         except ImportError as exc:
             raise BackendUnavailableError('backend openvino needs the openvino package '
                                           "(pip install 'bisenet_ros[openvino]')") from exc
@@ -104,6 +105,21 @@ class OpenVinoBackend:
         if 'logits' in outputs:
             outputs['logits'] = torch.from_numpy(outputs['logits'])
         return outputs
+
+
+def _import_openvino():
+    """
+    Import openvino with its usage telemetry left out.
+
+    ``import openvino`` otherwise forks the importing process to send an event
+    to Google Analytics (openvino_telemetry, unless the user opted out): a
+    ROS node must neither fork its DDS process nor reach the internet. With
+    the module marked missing, openvino uses its own no-op stub.
+    """
+    if 'openvino' not in sys.modules:
+        sys.modules.setdefault('openvino_telemetry', None)
+    import openvino
+    return openvino
 
 
 def _unstable_argmax(model):
