@@ -24,6 +24,7 @@ Every malformed message raises :class:`ImageFormatError` naming the problem,
 because a node that guesses at bad input produces wrong segmentations silently.
 """
 
+import array as array_module
 import collections
 import re
 
@@ -267,14 +268,29 @@ def compressed_to_rgb(msg):
     return image
 
 
+def new_image(image_class):
+    """
+    Return an empty ``image_class`` message whose ``data`` setter keeps an array.array.
+
+    rosidl's Python messages copy an assigned ``data`` element by element
+    unless they were made with ``check_fields=True`` (Jazzy and newer; the
+    checks themselves are cheap): 2.2 ms instead of 0.2 ms per 1024x512 RGB
+    image in :func:`fill_image`. Older message classes are made plainly.
+    """
+    if '_check_fields' in getattr(image_class, '__slots__', ()):
+        return image_class(check_fields=True)
+    return image_class()
+
+
 def fill_image(msg, array, encoding=None, header=None):
     """
     Fill an empty sensor_msgs/Image from a uint8 array and return it.
 
     ``encoding`` is one of OUTPUT_ENCODINGS; if None it is inferred: 'mono8'
     for (H, W) and 'rgb8' for (H, W, 3). ``header`` is assigned as is (the
-    same object) unless it is None. ``data`` is set from ``array.tobytes()``,
-    far faster in rclpy than assigning a numpy array.
+    same object) unless it is None. ``data`` becomes an array.array('B')
+    filled straight from the array's buffer (one copy; pass a message from
+    :func:`new_image` so that rclpy keeps it without copying it again).
 
     Raises ValueError when dtype, shape and encoding do not match.
     """
@@ -307,5 +323,7 @@ def fill_image(msg, array, encoding=None, header=None):
     msg.encoding = encoding
     msg.is_bigendian = 0
     msg.step = int(width * channels)
-    msg.data = array.tobytes()
+    data = array_module.array('B')
+    data.frombytes(np.ascontiguousarray(array))
+    msg.data = data
     return msg

@@ -14,6 +14,7 @@
 
 """Tests for bisenet_ros.image_msgs, using the real sensor_msgs classes."""
 
+import array as array_module
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -455,6 +456,17 @@ def test_fill_image_sets_every_field_and_keeps_the_header_object():
     assert (msg.height, msg.width, msg.encoding) == (H, W, 'rgb8')
     assert (msg.is_bigendian, msg.step) == (0, W * 3)
     assert bytes(msg.data) == array.tobytes()
+
+
+def test_new_image_messages_keep_an_assigned_buffer_without_another_copy():
+    """Keep the array.array fill_image makes (a plain Image copies it byte by byte)."""
+    buffer = array_module.array('B', bytes(range(256)))
+    fast, plain = im.new_image(Image), Image()
+    fast.data = plain.data = buffer
+    assert fast.data is buffer and plain.data is not buffer
+    array = _random_raw(3)[:, ::-1]
+    msg = im.fill_image(im.new_image(Image), array, 'rgb8', Header())
+    np.testing.assert_array_equal(im.image_to_rgb(msg), array)
 
 
 @pytest.mark.parametrize('shape, encoding', [((H, W), 'mono8'), ((H, W, 3), 'rgb8')])
