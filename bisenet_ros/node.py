@@ -58,7 +58,8 @@ import time
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.frame_queue import LatestFrames, RateLimiter
-from bisenet_ros.image_msgs import compressed_to_rgb, fill_image, image_to_rgb, ImageFormatError
+from bisenet_ros.image_msgs import (compressed_to_rgb, fill_image, image_to_rgb, ImageFormatError,
+                                    new_image)
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
 from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
 from bisenet_ros.runtime.processing import LABEL_RESIZE, RESIZE_POLICIES, STRIDE
@@ -608,23 +609,23 @@ class SegmentationNode(LifecycleNode):
     def _publish(self, camera, frame, rgb, result):
         header = frame.msg.header
         pubs = camera.publishers
-        pubs['labels'].publish(fill_image(Image(), result.labels, 'mono8', header))
+        pubs['labels'].publish(fill_image(new_image(Image), result.labels, 'mono8', header))
         published = ['labels']
         mask = None
         if self._publish_color and pubs['color'].get_subscription_count():
             mask = self._segmenter.colorize(result.labels)
-            pubs['color'].publish(fill_image(Image(), mask, 'rgb8', header))
+            pubs['color'].publish(fill_image(new_image(Image), mask, 'rgb8', header))
             published.append('color')
         if self._publish_overlay and pubs['overlay'].get_subscription_count():
             if mask is None:
                 mask = self._segmenter.colorize(result.labels)
             blend = render.overlay(rgb, mask, self._overlay_alpha)
-            pubs['overlay'].publish(fill_image(Image(), blend, 'rgb8', header))
+            pubs['overlay'].publish(fill_image(new_image(Image), blend, 'rgb8', header))
             published.append('overlay')
         if result.confidence is not None and self._publish_confidence \
                 and pubs['confidence'].get_subscription_count():
             confidence = render.confidence_to_mono8(result.confidence)
-            pubs['confidence'].publish(fill_image(Image(), confidence, 'mono8', header))
+            pubs['confidence'].publish(fill_image(new_image(Image), confidence, 'mono8', header))
             published.append('confidence')
         info = camera.camera_info
         if info is not None:
@@ -633,7 +634,9 @@ class SegmentationNode(LifecycleNode):
             pubs['camera_info'].publish(out)
             published.append('camera_info')
         processing_ms = (time.monotonic() - frame.received) * 1e3
-        camera.stats.published(processing_ms, self._age_ms(header), published)
+        # The whole batch's segmenter time: the frame waited for all of it.
+        inference_ms = sum(result.timings[k] for k in ('pre_ms', 'network_ms', 'post_ms'))
+        camera.stats.published(processing_ms, self._age_ms(header), published, inference_ms)
 
     def _age_ms(self, header):
         stamp = Time.from_msg(header.stamp)

@@ -58,8 +58,10 @@ class Snapshot:
     What one camera did: totals since activation and figures for the last period.
 
     Rates are frames per second over ``period_s``; ``processing_ms`` (receive
-    to publish, monotonic clock) and ``age_ms`` (header stamp to publish, node
-    clock) are (p50, p95) over that period, or None without samples.
+    to publish, monotonic clock), ``inference_ms`` (the segmenter's share of
+    it: resize, network, labels back at source size) and ``age_ms`` (header
+    stamp to publish, node clock) are (p50, p95) over that period, or None
+    without samples.
     """
 
     period_s: float
@@ -75,6 +77,7 @@ class Snapshot:
     errors: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     processing_ms: tuple = None
+    inference_ms: tuple = None
     age_ms: tuple = None
 
 
@@ -100,6 +103,7 @@ class CameraStats:
             self._errors = collections.Counter()
             self._outputs = collections.Counter()
             self._processing = collections.deque(maxlen=MAX_SAMPLES)
+            self._inference = collections.deque(maxlen=MAX_SAMPLES)
             self._age = collections.deque(maxlen=MAX_SAMPLES)
 
     def received(self):
@@ -124,12 +128,14 @@ class CameraStats:
             self._errors[kind] += 1
             self._period_errors += 1
 
-    def published(self, processing_ms, age_ms=None, outputs=()):
+    def published(self, processing_ms, age_ms=None, outputs=(), inference_ms=None):
         """Count a served frame, its latencies and the outputs it was published on."""
         with self._lock:
             self._published += 1
             self._period_published += 1
             self._processing.append(processing_ms)
+            if inference_ms is not None:
+                self._inference.append(inference_ms)
             if age_ms is not None:
                 self._age.append(age_ms)
             self._outputs.update(outputs)
@@ -152,10 +158,12 @@ class CameraStats:
                 errors=dict(self._errors),
                 outputs=dict(self._outputs),
                 processing_ms=percentiles(self._processing),
+                inference_ms=percentiles(self._inference),
                 age_ms=percentiles(self._age))
             self._period_start = now
             self._period_received = self._period_published = self._period_errors = 0
             self._processing.clear()
+            self._inference.clear()
             self._age.clear()
             return snap
 
@@ -179,6 +187,7 @@ def diagnostic_status(snap, active=True):
         ('frames dropped (newer frame arrived first)', str(snap.dropped)),
         ('frames skipped (rate limit)', str(snap.skipped)),
         ('processing time p50 / p95 (ms)', _pair(snap.processing_ms)),
+        ('inference time p50 / p95 (ms)', _pair(snap.inference_ms)),
         ('age p50 / p95 (ms)', _pair(snap.age_ms)),
         ('errors', str(sum(snap.errors.values()))),
     ]

@@ -181,7 +181,7 @@ def _snapshot(received=10, published=10, errors=None):
     for _ in range(received):
         stats.received()
     for _ in range(published):
-        stats.published(5.0)
+        stats.published(5.0, inference_ms=4.0)
     for kind, count in (errors or {}).items():
         for _ in range(count):
             stats.error(kind)
@@ -192,6 +192,7 @@ def test_healthy_camera_is_ok_with_its_rates():
     level, message, values = diagnostic_status(_snapshot())
     assert level == OK and '10.0 Hz in' in message
     assert dict(values)['processing time p50 / p95 (ms)'] == '5.0 / 5.0'
+    assert dict(values)['inference time p50 / p95 (ms)'] == '4.0 / 4.0'
 
 
 def test_camera_without_input_warns():

@@ -548,6 +548,8 @@ def test_diagnostics_report_rates_latency_errors_and_backend(single, rig, diagno
                           lambda v: v['processing time p50 / p95 (ms)'] != 'n/a')
     p50, p95 = (float(v) for v in values['processing time p50 / p95 (ms)'].split(' / '))
     assert 0 < p50 <= p95
+    inference = float(values['inference time p50 / p95 (ms)'].split(' / ')[0])
+    assert 0 < inference <= p50  # the segmenter's share of receive-to-publish
     assert 'torch' in values['backend'] and values['device'] == 'cpu'
     for key in ('input rate (Hz)', 'output rate (Hz)', FRAMES_DROPPED, 'age p50 / p95 (ms)',
                 'errors'):

@@ -18,11 +18,14 @@ Benchmark the node against the runtime alone, and under overload.
 
     python -m bisenet_ros.tools.bench_node [--model M] [--backend B] [--precision P]
 
-1. Runtime alone: Segmenter.segment + colour mask + overlay per frame.
+1. Runtime alone: Segmenter.segment + colour mask + overlay per frame, half
+   of the frames before (2) and half after, so that drifts hit both.
 2. The node in its own process, fed one frame at a time (the next frame is sent
    when the previous overlay arrives): its receive-to-publish processing time
-   from /diagnostics; the difference to (1) is the node's overhead (message
-   conversion, queues, filling three output messages).
+   and its inference time from /diagnostics; the difference to (1) is the
+   node's overhead (message conversion, queues, filling three output
+   messages), and processing minus inference is what the node adds around
+   the segmenter in the same process.
 3. Overload: frames published at --rate Hz (default 30) for --overload-frames
    (default 2000) while inference takes longer: processing time per diagnostics
    period, frames dropped, and the node's resident memory over the run.
@@ -49,6 +52,7 @@ from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
 import cv2
 
 PROCESSING = 'processing time p50 / p95 (ms)'
+INFERENCE = 'inference time p50 / p95 (ms)'
 DROPPED = 'frames dropped (newer frame arrived first)'
 PUBLISHED = 'frames published'
 
@@ -62,12 +66,10 @@ def rss_mb(pid):
     return float('nan')
 
 
-def runtime_alone(args, frames):
-    """Return median ms of segment + render, and of the network alone."""
-    seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
-                    input_size=args.size, threads=args.threads, max_batch=1)
+def runtime_alone(seg, frames, count):
+    """Return per-frame ms of segment + render, and of the network, over ``count`` frames."""
     totals, networks = [], []
-    for index in range(args.frames + 2):
+    for index in range(count + 2):
         rgb = frames[index % len(frames)]
         start = time.perf_counter()
         (result,) = seg.segment([rgb])
@@ -75,7 +77,7 @@ def runtime_alone(args, frames):
         if index >= 2:  # warm-up
             totals.append((time.perf_counter() - start) * 1e3)
             networks.append(result.timings['network_ms'])
-    return statistics.median(totals), statistics.median(networks)
+    return totals, networks
 
 
 class Probe:
@@ -114,8 +116,8 @@ class Probe:
 
     def publish(self, rgb, index):
         """Publish ``rgb`` with header stamp ``index`` seconds."""
-        from bisenet_ros.image_msgs import fill_image
-        msg = fill_image(self.image_type(), rgb, 'rgb8')
+        from bisenet_ros.image_msgs import fill_image, new_image
+        msg = fill_image(new_image(self.image_type), rgb, 'rgb8')
         msg.header.stamp.sec = index
         msg.header.frame_id = 'camera'
         self.publisher.publish(msg)
@@ -154,6 +156,12 @@ def _p50(values_text):
     return float(values_text.split('/')[0]) if values_text and values_text != 'n/a' else None
 
 
+def _median_of_p50s(diagnostics, key):
+    values = [_p50(v.get(key)) for _, v in diagnostics]
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else float('nan')
+
+
 def main(argv=None):
     """Run the three measurements and print the figures."""
     parser = argparse.ArgumentParser(prog='bisenet-bench-node',
@@ -170,9 +178,10 @@ def main(argv=None):
     args.size = tuple(int(v) for v in args.size.split('x'))
     frames = street_frames(STREET) if STREET.is_dir() else synthetic_frames()
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
-    alone_ms, network_ms = runtime_alone(args, frames)
-    print(f'runtime alone: {alone_ms:.1f} ms per frame (network {network_ms:.1f} ms)',
-          flush=True)
+    seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
+                    input_size=args.size, threads=args.threads, max_batch=1)
+    # Measured before and after the node, so that drifts of the machine hit both.
+    alone, networks = runtime_alone(seg, frames, args.frames // 2)
 
     os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                       ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
@@ -200,14 +209,21 @@ def main(argv=None):
                 return 1
             round_trips.append((time.perf_counter() - start) * 1e3)
         time.sleep(1.5)  # one more diagnostics period holds the last timings
-        node_ms = [_p50(v.get(PROCESSING)) for _, v in probe.diagnostics]
-        node_ms = [v for v in node_ms if v is not None]
-        node_p50 = statistics.median(node_ms) if node_ms else float('nan')
+        more_alone, more_networks = runtime_alone(seg, frames, args.frames - args.frames // 2)
+        alone_ms = statistics.median(alone + more_alone)
+        network_ms = statistics.median(networks + more_networks)
+        print(f'runtime alone (before and after the node): {alone_ms:.1f} ms per frame '
+              f'(network {network_ms:.1f} ms)', flush=True)
+        node_p50, inference_p50 = (_median_of_p50s(probe.diagnostics, key)
+                                   for key in (PROCESSING, INFERENCE))
         overhead = node_p50 - alone_ms
         print(f'node, one frame at a time: processing p50 {node_p50:.1f} ms (receive to '
-              f'publish), round trip {statistics.median(round_trips):.1f} ms; overhead over '
-              f'the runtime alone {overhead:.1f} ms = {overhead / network_ms:.1%} of the '
-              'network time', flush=True)
+              f'publish), of which inference {inference_p50:.1f} ms; round trip '
+              f'{statistics.median(round_trips):.1f} ms', flush=True)
+        print(f'  overhead over the runtime alone (segment + render): {overhead:.1f} ms = '
+              f'{overhead / network_ms:.1%} of the network time', flush=True)
+        print(f'  in the node, processing - inference (conversion, render, publishing, '
+              f'queue): {node_p50 - inference_p50:.1f} ms', flush=True)
 
         probe.diagnostics.clear()
         rss = [(0.0, rss_mb(node.pid))]
