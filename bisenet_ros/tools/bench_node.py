@@ -18,8 +18,8 @@ Benchmark the node against the runtime alone, and under overload.
 
     python -m bisenet_ros.tools.bench_node [--model M] [--backend B] [--precision P]
 
-1. Runtime alone: Segmenter.segment + colour mask + overlay per frame, half
-   of the frames before (2) and half after, so that drifts hit both.
+1. Runtime alone: Segmenter.segment + colour mask + overlay per frame, in
+   turn with (2) frame by frame, so that drifts of the machine hit both.
 2. The node in its own process, fed one frame at a time (the next frame is sent
    when the previous overlay arrives): its receive-to-publish processing time
    and its inference time from /diagnostics; the difference to (1) is the
@@ -66,18 +66,12 @@ def rss_mb(pid):
     return float('nan')
 
 
-def runtime_alone(seg, frames, count):
-    """Return per-frame ms of segment + render, and of the network, over ``count`` frames."""
-    totals, networks = [], []
-    for index in range(count + 2):
-        rgb = frames[index % len(frames)]
-        start = time.perf_counter()
-        (result,) = seg.segment([rgb])
-        seg.overlay(rgb, result.labels, 0.5)
-        if index >= 2:  # warm-up
-            totals.append((time.perf_counter() - start) * 1e3)
-            networks.append(result.timings['network_ms'])
-    return totals, networks
+def runtime_alone(seg, rgb):
+    """Return (ms of segment + render, ms of the network) for one frame."""
+    start = time.perf_counter()
+    (result,) = seg.segment([rgb])
+    seg.overlay(rgb, result.labels, 0.5)
+    return (time.perf_counter() - start) * 1e3, result.timings['network_ms']
 
 
 class Probe:
@@ -180,8 +174,8 @@ def main(argv=None):
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
     seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
                     input_size=args.size, threads=args.threads, max_batch=1)
-    # Measured before and after the node, so that drifts of the machine hit both.
-    alone, networks = runtime_alone(seg, frames, args.frames // 2)
+    for rgb in frames[:2]:  # warm-up
+        runtime_alone(seg, rgb)
 
     os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
                       ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
@@ -200,19 +194,22 @@ def main(argv=None):
         if not probe.wait_for_node():
             print('the node did not come up', file=sys.stderr)
             return 1
-        round_trips = []
+        round_trips, alone, networks = [], [], []
+        # Node and runtime alone take turns frame by frame, so drifts hit both.
         for index in range(args.frames):
+            rgb = frames[index % len(frames)]
             start = time.perf_counter()
-            probe.publish(frames[index % len(frames)], index)
+            probe.publish(rgb, index)
             if not probe.wait_for(index):
                 print(f'frame {index} was not served', file=sys.stderr)
                 return 1
             round_trips.append((time.perf_counter() - start) * 1e3)
+            total_ms, network_ms = runtime_alone(seg, rgb)
+            alone.append(total_ms)
+            networks.append(network_ms)
         time.sleep(1.5)  # one more diagnostics period holds the last timings
-        more_alone, more_networks = runtime_alone(seg, frames, args.frames - args.frames // 2)
-        alone_ms = statistics.median(alone + more_alone)
-        network_ms = statistics.median(networks + more_networks)
-        print(f'runtime alone (before and after the node): {alone_ms:.1f} ms per frame '
+        alone_ms, network_ms = statistics.median(alone), statistics.median(networks)
+        print(f'runtime alone (alternating with the node): {alone_ms:.1f} ms per frame '
               f'(network {network_ms:.1f} ms)', flush=True)
         node_p50, inference_p50 = (_median_of_p50s(probe.diagnostics, key)
                                    for key in (PROCESSING, INFERENCE))
