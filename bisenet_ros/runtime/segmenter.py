@@ -153,6 +153,10 @@ class Segmenter:
             raise ValueError('resize policy native needs backend torch: an ONNX model has a '
                              'fixed input size (use stretch or letterbox)')
         self.lut = render.palette_lut(self.info.palette)
+        if getattr(self.backend, 'precision', None) == 'int8':
+            LOG.warning('int8 is approximate: it labelled 90-95 %% of pixels as fp32 did with '
+                        'the demonstration model; measure it on your frames (bisenet-bench) '
+                        'before relying on it')
         LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
                  self.backend.describe(), *self.input_size, self.resize)
 
