@@ -22,7 +22,7 @@ import sys
 from bisenet_ros.render import colorize, confidence_to_mono8, overlay, palette_lut
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
 from bisenet_ros.runtime.export import export_onnx, read_metadata, verify_against_torch
-from bisenet_ros.runtime.processing import place
+from bisenet_ros.runtime.processing import place, reduce_logits
 from helpers import reference_state_dict
 import numpy as np
 import pytest
@@ -107,6 +107,16 @@ def test_logits_label_resize_equals_upsampling_logits_then_argmax(checkpoint):
         expected = F.interpolate(logits, size=(300, 500), mode='bilinear',
                                  align_corners=False).argmax(1)[0].numpy()
     assert np.array_equal(seg.segment([image])[0].labels, expected)
+
+
+@pytest.mark.parametrize('layout', [torch.contiguous_format, torch.channels_last])
+def test_reduced_labels_equal_argmax_and_ties_go_to_the_first_class(layout):
+    logits = torch.randn(2, 19, 16, 24).contiguous(memory_format=layout)
+    logits[1, 3, 5, 7] = logits[1, 11, 5, 7] = 50.0
+    labels, _ = reduce_logits(logits, confidence=False)
+    assert labels.dtype == torch.uint8
+    assert torch.equal(labels.long(), logits.argmax(dim=1))
+    assert labels[1, 5, 7] == 3
 
 
 def test_normalisation_uses_the_checkpoints_mean_and_std(torch_seg):
