@@ -156,10 +156,12 @@ def test_exported_onnx_file_loads_alone(checkpoint, cache):
     assert seg.segment([_street_like(50, 70)])[0].labels.shape == (50, 70)
 
 
-def test_int8_quantisation_calibrates_and_runs(checkpoint, cache):
+def test_int8_quantisation_calibrates_and_runs(checkpoint, cache, caplog):
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
-    seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                    cache_dir=cache, calibration_images=frames)
+    with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
+        seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                        cache_dir=cache, calibration_images=frames)
+    assert 'int8 is approximate' in caplog.text
     assert seg.backend.metadata['precision'] == 'int8'
     assert seg.segment(frames)[0].labels.shape == (128, 256)
 
