@@ -31,11 +31,9 @@ from bisenet_ros.cityscapes import IGNORE_ID
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
 from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
 from bisenet_ros.tools import inputs
-from bisenet_ros.training.datasets import build_dataset, CAMVID_TRAIN_IDS
-from bisenet_ros.training.evaluation import evaluate
+from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
+from bisenet_ros.training.evaluation import evaluate, segmenter_predictor
 from bisenet_ros.training.metrics import format_table, summarize
-
-CLASS_PRESETS = {'camvid': list(CAMVID_TRAIN_IDS)}
 
 
 def parse_classes(text):
@@ -74,14 +72,6 @@ def parse_args(argv=None):
     p.add_argument('--json', dest='json_path', default=None,
                    help="write the summary as JSON to this file ('-' for stdout)")
     return p.parse_args(argv)
-
-
-def segmenter_predictor(segmenter):
-    """Return ``predict(rgb) -> labels`` running ``segmenter`` one image at a time."""
-    def predict(rgb):
-        return segmenter.segment([rgb])[0].labels
-    predict.input_size = segmenter.input_size
-    return predict
 
 
 def run_evaluation(predict, dataset, num_classes, class_names=None, classes=None,

@@ -38,8 +38,8 @@ from bisenet_ros import cityscapes
 from bisenet_ros.checkpoint import CheckpointInfo
 from bisenet_ros.models import build_model
 from bisenet_ros.runtime import Segmenter
-from bisenet_ros.training.datasets import build_dataset, CAMVID_TRAIN_IDS
-from bisenet_ros.training.evaluation import evaluate
+from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
+from bisenet_ros.training.evaluation import evaluate, segmenter_predictor
 from bisenet_ros.training.loss import OhemCELoss
 from bisenet_ros.training.metrics import summarize
 from bisenet_ros.training.schedule import poly_warmup_factor
@@ -86,9 +86,6 @@ DEFAULTS = {
     'output': None,
 }
 
-# Classes that a CamVid model can be scored on (the rest are never labelled there).
-EVAL_CLASS_PRESETS = {'camvid': list(CAMVID_TRAIN_IDS)}
-
 
 def parse_args(argv=None):
     """Parse the command line; flags override the YAML config, which overrides defaults."""
@@ -127,7 +124,7 @@ def _parse_bool(text):
 
 
 def _parse_list(text):
-    if text in EVAL_CLASS_PRESETS:
+    if text in CLASS_PRESETS:
         return text
     return [float(v) if '.' in v else int(v) for v in text.split(',') if v]
 
@@ -147,15 +144,13 @@ def load_config(args):
         if value is not None:
             cfg[key] = value
     if isinstance(cfg['eval_classes'], str):
-        cfg['eval_classes'] = EVAL_CLASS_PRESETS[cfg['eval_classes']]
+        cfg['eval_classes'] = list(CLASS_PRESETS[cfg['eval_classes']])
     if cfg['data_root'] is None:
         raise SystemExit('data_root is required (--data-root or in the config)')
     for key in ('crop_size', 'input_size'):
         w, h = cfg[key]
-        if key == 'input_size' and (w % 32 or h % 32):
-            raise SystemExit(f'input_size {cfg[key]} must be multiples of 32 (W, H)')
-        if key == 'crop_size' and (w % 32 or h % 32):
-            raise SystemExit(f'crop_size {cfg[key]} must be multiples of 32 (W, H)')
+        if w % 32 or h % 32:
+            raise SystemExit(f'{key} {cfg[key]} must be multiples of 32 (W, H)')
     return cfg
 
 
@@ -421,7 +416,7 @@ class Trainer:
             precision='bf16' if self.autocast_dtype == torch.bfloat16 else 'fp32',
             label_resize='logits', channels_last=bool(self.channels_last))
         try:
-            cm = evaluate(lambda rgb: segmenter.segment([rgb])[0].labels, self.val_set,
+            cm = evaluate(segmenter_predictor(segmenter), self.val_set,
                           cfg['num_classes'])
         finally:
             self.model.train()

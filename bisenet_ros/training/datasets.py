@@ -33,6 +33,8 @@ CAMVID_CLASS_NAMES = ('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'Si
                       'Fence', 'Car', 'Pedestrian', 'Bicyclist')
 # The Cityscapes trainIds that CamVid labels at all; metrics are reported over these.
 CAMVID_TRAIN_IDS = tuple(sorted(t for t in CAMVID_TO_TRAIN_ID if t != IGNORE_ID))
+# Class sets a model can be scored on by name (a CamVid model never saw the others).
+CLASS_PRESETS = {'camvid': CAMVID_TRAIN_IDS}
 
 
 def camvid_to_train_id_lut():

@@ -24,6 +24,13 @@ from bisenet_ros.training.metrics import confusion_matrix
 import numpy as np
 
 
+def segmenter_predictor(segmenter):
+    """Return ``predict(rgb) -> labels`` running a runtime Segmenter one image at a time."""
+    def predict(rgb):
+        return segmenter.segment([rgb])[0].labels
+    return predict
+
+
 def evaluate(predict, dataset, num_classes, ignore=IGNORE_ID, progress=None):
     """
     Return the confusion matrix of ``predict`` over every ``(rgb, label)`` of ``dataset``.
