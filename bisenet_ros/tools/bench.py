@@ -28,8 +28,8 @@ p90 (pre, network, post, render) and end to end (RGB in -> labels at input size
 out, plus colour mask and overlay), speedup over torch eager fp32 end to end, and
 argmax agreement with it over every frame, after the timed repeats (meaningful on
 a trained model: the default is the shipped demonstration model for V2, random
-weights for V1). int8 is calibrated
-on other real frames (CamVid train in ../shared, or --calibration DIR).
+weights for V1). int8 is calibrated on other real frames (CamVid train in
+../shared, or --calibration DIR).
 """
 
 import argparse
@@ -115,7 +115,7 @@ def _one_pass(seg, images):
     t2 = time.perf_counter()
     timing = {k: results[0].timings[k] for k in ('pre_ms', 'network_ms', 'post_ms')}
     timing.update(render_ms=(t2 - t1) * 1e3, end_to_end_ms=(t2 - t0) * 1e3)
-    return timing, [r.labels for r in results]
+    return timing
 
 
 def _agreement(segmenters, baseline, batches):
@@ -124,10 +124,10 @@ def _agreement(segmenters, baseline, batches):
         return dict.fromkeys(segmenters)
     scores = {config: [] for config in segmenters}
     for images in batches:
-        expected = [r.labels for r in segmenters[baseline].segment(images)]
-        for config, seg in segmenters.items():
-            scores[config] += [float(np.mean(r.labels == e))
-                               for r, e in zip(seg.segment(images), expected)]
+        labels = {config: [r.labels for r in seg.segment(images)]
+                  for config, seg in segmenters.items()}
+        for config, ours in labels.items():
+            scores[config] += [float(np.mean(a == b)) for a, b in zip(ours, labels[baseline])]
     return {config: float(np.mean(values)) for config, values in scores.items()}
 
 
@@ -149,8 +149,7 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
     times = {config: [] for config in segmenters}
     for repeat in range(args.repeats):
         for config, seg in segmenters.items():
-            timing, _ = _one_pass(seg, batches[repeat % len(batches)])
-            times[config].append(timing)
+            times[config].append(_one_pass(seg, batches[repeat % len(batches)]))
     agreement = _agreement(segmenters, configs[0], batches)
     rows = []
     base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
