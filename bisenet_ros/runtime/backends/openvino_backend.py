@@ -66,8 +66,6 @@ class OpenVinoBackend:
             raise BackendUnavailableError(f'openvino supports precision {", ".join(_HINTS)}, '
                                           f'not {precision}')
         core = openvino.Core()
-        model = core.read_model(str(self.path))
-        _unstable_argmax(model)
         if precision == 'bf16' and 'BF16' not in core.get_property('CPU',
                                                                    'OPTIMIZATION_CAPABILITIES'):
             raise BackendUnavailableError('this CPU has no bf16 support; use fp32 or int8')
@@ -75,16 +73,18 @@ class OpenVinoBackend:
         config = {'INFERENCE_PRECISION_HINT': _HINTS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
+        model = core.read_model(str(self.path))
+        _unstable_argmax(model)
         body, tail = _split_at_upsampling(model) if precision == 'bf16' else (model, None)
-        self.body = core.compile_model(body, 'CPU', config)
-        self.body_request = self.body.create_infer_request()
-        self.tail = self.tail_request = None
+        last = core.compile_model(body, 'CPU', config)
+        self.body_request = last.create_infer_request()
+        self.tail_request = None
         if tail is not None:
-            self.tail = core.compile_model(tail, 'CPU',
-                                           dict(config, INFERENCE_PRECISION_HINT='f32'))
-            self.tail_request = self.tail.create_infer_request()
-        self.compiled = self.tail or self.body
-        self.output_names = [o.get_any_name() for o in self.compiled.outputs]
+            last = core.compile_model(tail, 'CPU', dict(config, INFERENCE_PRECISION_HINT='f32'))
+            self.tail_request = last.create_infer_request()
+        # The graph's outputs are those of its last part.
+        self.outputs = last.outputs
+        self.output_names = [o.get_any_name() for o in self.outputs]
         self.fixed_input_size = tuple(self.metadata['input_size'])
         self.version = openvino.__version__
 
@@ -100,8 +100,7 @@ class OpenVinoBackend:
             # The tail reads the body's output buffer in place: no copy between the two.
             self.tail_request.set_input_tensor(self.body_request.get_output_tensor(0))
             produced = self.tail_request.infer()
-        outputs = {name: produced[port] for name, port in zip(self.output_names,
-                                                              self.compiled.outputs)}
+        outputs = {name: produced[port] for name, port in zip(self.output_names, self.outputs)}
         if 'logits' in outputs:
             outputs['logits'] = torch.from_numpy(outputs['logits'])
         return outputs
