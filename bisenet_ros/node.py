@@ -149,6 +149,9 @@ STRUCTURAL_PARAMETERS = {
     'max_batch': (4, _int_range(
         'Most frames (of different cameras) run through the network together.' + _AT_CONFIGURE,
         1, 64)),
+    'int8_min_agreement': (0.995, _float_range(
+        'Refuse an int8 model that labelled fewer of its held-out calibration pixels as fp32 '
+        'did (the share measured at quantisation).' + _AT_CONFIGURE, 0.0, 1.0)),
     'image_transport': ('raw', _choice(
         "Input transport: raw (sensor_msgs/Image on 'image') or compressed "
         "(sensor_msgs/CompressedImage on '<resolved image topic>/compressed')." + _AT_CONFIGURE,
@@ -379,7 +382,8 @@ class SegmentationNode(LifecycleNode):
                 model_path=p['model_path'] or None, backend=p['backend'], device=p['device'],
                 input_size=input_size, precision=p['precision'] or None, resize=p['resize'],
                 label_resize=p['label_resize'], confidence=self._publish_confidence,
-                threads=p['threads'] or None, max_batch=p['max_batch'])
+                threads=p['threads'] or None, max_batch=p['max_batch'],
+                int8_min_agreement=p['int8_min_agreement'])
         except (CheckpointError, FileNotFoundError, ValueError, BackendUnavailableError) as exc:
             return self._fail(f'cannot load model {p["model_path"] or "(demo model)"}: {exc}')
         except Exception as exc:  # anything else the model file or backend throws

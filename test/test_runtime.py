@@ -21,10 +21,12 @@ import sys
 
 from bisenet_ros.render import colorize, confidence_to_mono8, overlay, palette_lut
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.export import export_onnx, read_metadata, verify_against_torch
+from bisenet_ros.runtime.export import (export_onnx, read_metadata, set_metadata,
+                                        verify_against_torch)
 from bisenet_ros.runtime.processing import place, reduce_logits
 from helpers import reference_state_dict
 import numpy as np
+import onnx
 import pytest
 import torch
 import torch.nn.functional as F
@@ -156,14 +158,76 @@ def test_exported_onnx_file_loads_alone(checkpoint, cache):
     assert seg.segment([_street_like(50, 70)])[0].labels.shape == (50, 70)
 
 
-def test_int8_quantisation_calibrates_and_runs(checkpoint, cache, caplog):
+def test_int8_holds_out_frames_and_stores_the_agreement_it_measured(checkpoint, cache):
+    frames = [_street_like(128, 256, seed=s) for s in range(4)]
+    int8 = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                     cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+    meta = int8.backend.metadata
+    assert (meta['precision'], meta['int8_activations']) == ('int8', 'u8')
+    assert (meta['calibration_frames'], meta['int8_check_frames']) == (3, 1)
+    # The figure is what the two models do on the held-out (fourth) frame.
+    fp32 = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    same = (int8.segment(frames[3])[0].labels == fp32.segment(frames[3])[0].labels).mean()
+    assert meta['int8_agreement'] == pytest.approx(same, abs=1e-9)
+
+
+def test_int8_cache_is_keyed_by_the_calibration_frames(checkpoint, tmp_path):
+    for seed in (0, 1, 0):
+        frames = [_street_like(128, 256, seed=seed + s) for s in range(2)]
+        Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                  cache_dir=tmp_path, calibration_images=frames, int8_min_agreement=0)
+    assert len(list((tmp_path / 'onnx').glob('*-int8-u8-*.onnx'))) == 2
+
+
+def _int8_copy(checkpoint, cache, tmp_path, agreement):
+    """Return an int8 .onnx whose stored agreement is ``agreement`` (None: no figure)."""
+    frames = [_street_like(128, 256, seed=s) for s in range(2)]
+    seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                    cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+    proto = onnx.load(str(seg.info.path))
+    meta = read_metadata(seg.info.path)
+    meta.pop('int8_agreement')
+    if agreement is not None:
+        meta['int8_agreement'] = agreement
+    set_metadata(proto, meta)
+    path = tmp_path / 'int8.onnx'
+    onnx.save(proto, str(path))
+    return path
+
+
+def test_int8_below_the_minimum_agreement_is_refused_with_the_figure(
+        checkpoint, cache, tmp_path, caplog):
+    path = _int8_copy(checkpoint, cache, tmp_path, 0.9)
+    with pytest.raises(ValueError, match=r'90\.00% of pixels .* below int8_min_agreement '
+                                         r'99\.50%; use bf16'):
+        Segmenter(path, backend='onnxruntime')
+    with caplog.at_level(logging.INFO, logger='bisenet_ros.runtime'):
+        seg = Segmenter(path, backend='onnxruntime', int8_min_agreement=0.85)
+    assert 'int8 labels 90.00% of pixels as fp32 did on 1 held-out' in caplog.text
+    assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
+
+
+def test_int8_without_a_measured_agreement_runs_only_unchecked(checkpoint, cache, tmp_path):
+    path = _int8_copy(checkpoint, cache, tmp_path, None)
+    with pytest.raises(ValueError, match='no measured int8 agreement'):
+        Segmenter(path, backend='onnxruntime')
+    Segmenter(path, backend='onnxruntime', int8_min_agreement=0)
+
+
+def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
+        checkpoint, cache, caplog):
+    pytest.importorskip('openvino')
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
     with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
-        seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                        cache_dir=cache, calibration_images=frames)
-    assert 'int8 is approximate' in caplog.text
-    assert seg.backend.metadata['precision'] == 'int8'
-    assert seg.segment(frames)[0].labels.shape == (128, 256)
+        ov = Segmenter(checkpoint, backend='openvino', precision='int8', input_size=SIZE,
+                       cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+        assert ov.backend.metadata['int8_activations'] == 's8'
+        assert 'quantise for openvino' not in caplog.text
+        assert ov.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
+        ort = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                        cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+        Segmenter(ort.info.path, backend='openvino', int8_min_agreement=0)
+    assert 'quantise for openvino' in caplog.text
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])

@@ -71,6 +71,14 @@ def _file_digest(path):
     return digest.hexdigest()[:16]
 
 
+def _frames_digest(images):
+    digest = hashlib.sha256()
+    for image in images:
+        digest.update(repr(image.shape).encode())
+        digest.update(np.ascontiguousarray(image).data)
+    return digest.hexdigest()[:16]
+
+
 class Segmenter:
     """
     The segmentation engine: resize, normalise, run a backend, labels back at source size.
@@ -83,7 +91,9 @@ class Segmenter:
     ``label_resize`` ('nearest' | 'logits'), ``confidence`` (compute the max
     softmax probability), ``threads`` (CPU threads for torch, ONNX Runtime and
     OpenCV), ``providers`` (ONNX Runtime order, e.g. ('tensorrt', 'cuda',
-    'cpu')), ``calibration_images`` (RGB arrays for int8 from a checkpoint),
+    'cpu')), ``calibration_images`` (RGB arrays for int8 from a checkpoint; one
+    in four is held out to measure agreement), ``int8_min_agreement`` (refuse an
+    int8 model that labels fewer pixels as fp32 did on its held-out frames),
     ``max_batch`` (images per forward pass), ``channels_last`` (torch memory
     layout: NHWC is faster on CPUs with oneDNN and on tensor cores).
     ``model`` and ``info`` run an in-memory network (e.g. during training)
@@ -93,7 +103,8 @@ class Segmenter:
     def __init__(self, model_path=None, backend='torch', device='cpu', input_size=None,
                  precision=None, resize='stretch', label_resize='nearest', confidence=False,
                  threads=None, providers=None, cache_dir=None, calibration_images=None,
-                 max_batch=4, arch=None, channels_last=True, model=None, info=None):
+                 max_batch=4, arch=None, channels_last=True, model=None, info=None,
+                 int8_min_agreement=0.995):
         """Load the model and create the backend; raise ValueError for unknown choices."""
         check_choice('backend', backend, BACKENDS)
         check_choice('device', device, DEVICES)
@@ -103,6 +114,8 @@ class Segmenter:
         check_choice('label resize', label_resize, LABEL_RESIZE)
         if int(max_batch) < 1:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
+        if not 0.0 <= float(int8_min_agreement) <= 1.0:
+            raise ValueError(f'int8_min_agreement must be within 0..1, got {int8_min_agreement}')
         if model is not None:
             if backend != 'torch' or info is None:
                 raise ValueError('an in-memory model needs backend torch and its info')
@@ -146,7 +159,7 @@ class Segmenter:
                 self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
             else:
                 file_precision = 'int8' if precision == 'int8' else 'fp32'
-                onnx_path = self._exported(model, file_precision, calibration_images)
+                onnx_path = self._exported(model, file_precision, calibration_images, backend)
                 self._init_onnx(backend, onnx_path, device, precision, providers, threads,
                                 self.input_size)
         if self.resize == 'native' and self.backend.fixed_input_size:
@@ -154,9 +167,7 @@ class Segmenter:
                              'fixed input size (use stretch or letterbox)')
         self.lut = render.palette_lut(self.info.palette)
         if getattr(self.backend, 'precision', None) == 'int8':
-            LOG.warning('int8 is approximate: it labelled 90-95 %% of pixels as fp32 did with '
-                        'the demonstration model; measure it on your frames (bisenet-bench) '
-                        'before relying on it')
+            self._check_int8(float(int8_min_agreement))
         LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
                  self.backend.describe(), *self.input_size, self.resize)
 
@@ -189,7 +200,26 @@ class Segmenter:
         if self.confidence and not self.supports_confidence:
             raise ValueError('confidence requested but this ONNX model outputs labels only')
 
-    def _exported(self, model, precision, calibration_images):
+    def _check_int8(self, min_agreement):
+        """Refuse an int8 model whose measured label agreement is below ``min_agreement``."""
+        meta = self.backend.metadata
+        agreement = meta.get('int8_agreement')
+        if agreement is None:
+            if min_agreement > 0:
+                raise ValueError(f'{self.info.path} holds no measured int8 agreement; export it '
+                                 'again with bisenet-export, or set int8_min_agreement to 0 to '
+                                 'run it unchecked')
+            LOG.warning('int8 model without a measured agreement, run unchecked')
+            return
+        measured = (f'int8 labels {agreement:.2%} of pixels as fp32 did on '
+                    f'{meta.get("int8_check_frames")} held-out calibration frames')
+        if agreement < min_agreement:
+            raise ValueError(f'{measured}, below int8_min_agreement {min_agreement:.2%}; use '
+                             'bf16 where the CPU has it (close to fp32), or lower '
+                             'int8_min_agreement to accept this')
+        LOG.info('%s (int8_min_agreement %.2f %%)', measured, 100 * min_agreement)
+
+    def _exported(self, model, precision, calibration_images, backend):
         """Return a cached ONNX export of the checkpoint for this size and precision."""
         from bisenet_ros.runtime.export import export_onnx, verify_against_torch
         outputs = 'logits' if self.label_resize == 'logits' else (
@@ -211,12 +241,14 @@ class Segmenter:
         if not calibration_images:
             raise ValueError('precision int8 from a checkpoint needs calibration_images (real '
                              'frames), or an int8 .onnx made with bisenet-export')
-        from bisenet_ros.runtime.quantize import quantize_int8
-        int8_path = self.cache_dir / 'onnx' / f'{stem}-int8-{len(calibration_images)}f.onnx'
+        from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8
+        activations = ACTIVATIONS[backend]
+        int8_path = self.cache_dir / 'onnx' / (f'{stem}-int8-{activations}-'
+                                               f'{_frames_digest(calibration_images)}.onnx')
         if not int8_path.exists():
             batches = [self.preprocess([image])[0] for image in calibration_images]
             partial = int8_path.with_suffix('.partial')
-            quantize_int8(fp32_path, partial, batches)
+            quantize_int8(fp32_path, partial, batches, activations)
             partial.rename(int8_path)
         return int8_path
 

@@ -103,7 +103,7 @@ def _build(config, model_path, size, batch, calibration, cache_dir, threads):
     extra = {'channels_last': layout != ['contiguous']} if backend == 'torch' else {}
     return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
                      max_batch=batch, threads=threads, cache_dir=cache_dir,
-                     calibration_images=calibration, **extra)
+                     calibration_images=calibration, int8_min_agreement=0.0, **extra)
 
 
 def _one_pass(seg, images):

@@ -67,6 +67,8 @@ def parse_args(argv=None):
     p.add_argument('--precision', choices=PRECISIONS, default=None)
     p.add_argument('--calibration', default=None,
                    help='folder of real frames to calibrate int8 from a checkpoint')
+    p.add_argument('--int8-min-agreement', type=float, default=0.995,
+                   help='refuse an int8 model below this held-out agreement with fp32')
     p.add_argument('--threads', type=int, default=None, help='CPU threads')
     p.add_argument('--limit', type=int, default=None, help='only the first N frames')
     p.add_argument('--json', dest='json_path', default=None,
@@ -98,7 +100,8 @@ def main(argv=None):
         segmenter = Segmenter(args.checkpoint, backend=args.backend, device=args.device,
                               precision=args.precision, input_size=input_size,
                               label_resize='logits', threads=args.threads, arch=args.arch,
-                              calibration_images=calibration)
+                              calibration_images=calibration,
+                              int8_min_agreement=args.int8_min_agreement)
     except (CheckpointError, BackendUnavailableError, ValueError, FileNotFoundError) as exc:
         print(f'bisenet-evaluate: {exc}', file=sys.stderr)
         return 1

@@ -53,13 +53,17 @@ def add_segmenter_arguments(parser):
     parser.add_argument('--resize', choices=RESIZE_POLICIES, default='stretch')
     parser.add_argument('--threads', type=int, help='CPU threads (torch, ONNX Runtime, OpenCV)')
     parser.add_argument('--batch', type=int, default=1, help='images per forward pass')
+    parser.add_argument('--int8-min-agreement', type=float, default=0.995,
+                        help='refuse an int8 model that labelled fewer of its held-out '
+                             'calibration pixels as fp32 did')
 
 
 def segmenter_from_args(args, **extra):
     """Build the Segmenter the arguments describe."""
     return Segmenter(args.model, backend=args.backend, device=args.device,
                      precision=args.precision, input_size=args.input_size,
-                     resize=args.resize, threads=args.threads, max_batch=args.batch, **extra)
+                     resize=args.resize, threads=args.threads, max_batch=args.batch,
+                     int8_min_agreement=args.int8_min_agreement, **extra)
 
 
 class ClassStatistics:

@@ -18,7 +18,8 @@ OpenVINO backend: the exported ONNX graph compiled for the CPU.
 
 On CPUs with AMX or AVX-512 BF16, ``precision='bf16'`` runs convolutions in
 bfloat16 with float32 accumulation (INFERENCE_PRECISION_HINT); ``'int8'`` runs
-the QDQ model that ``quantize_int8`` writes. fp32 is exact float inference.
+the QDQ model that ``quantize_int8`` writes for it (symmetric int8 activations,
+which this plugin runs as accurately as ONNX Runtime does). fp32 is exact float inference.
 
 With bf16 the graph is split in two compiled models: the network up to its
 low-resolution logits in bf16, and the tail (the x8 logits upsampling, argmax,
@@ -62,6 +63,11 @@ class OpenVinoBackend:
             raise BackendUnavailableError(f'precision {precision} needs the '
                                           f'{"int8" if precision == "int8" else "fp32"} '
                                           f'export; {self.path.name} is {file_precision}')
+        if precision == 'int8' and self.metadata.get('int8_activations', 'u8') != 's8':
+            LOG.warning('%s quantises activations with zero points, which OpenVINO runs less '
+                        'accurately than ONNX Runtime (its measured agreement overstates this '
+                        'backend); quantise for openvino (bisenet-export --int8-for openvino)',
+                        self.path.name)
         if precision not in _HINTS:
             raise BackendUnavailableError(f'openvino supports precision {", ".join(_HINTS)}, '
                                           f'not {precision}')
