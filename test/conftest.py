@@ -13,12 +13,23 @@
 # limitations under the License.
 
 
-"""Pytest setup: make test/helpers.py importable and keep torch to the 2 cores."""
+"""Pytest setup: test/helpers.py importable, torch on the 2 cores, shared fixtures."""
 
 from pathlib import Path
 import sys
 
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 torch.set_num_threads(2)
+
+from helpers import reference_state_dict  # noqa: E402, I100 (needs the path above)
+
+
+@pytest.fixture(scope='session')
+def checkpoint(tmp_path_factory):
+    """Return a CoinCheung V2 checkpoint with the reference fixtures' weights."""
+    path = tmp_path_factory.mktemp('ckpt') / 'v2.pth'
+    torch.save(reference_state_dict('coincheung_v2'), path)
+    return path

@@ -21,20 +21,10 @@ from bisenet_ros.runtime import Segmenter
 from bisenet_ros.runtime.export import read_metadata
 from bisenet_ros.tools.export import main
 import cv2
-from helpers import reference_state_dict
 import numpy as np
 import pytest
-import torch
 
 SIZE = ['256', '128']
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    """Return a CoinCheung V2 checkpoint with the reference fixtures' weights."""
-    path = tmp_path_factory.mktemp('ckpt') / 'v2.pth'
-    torch.save(reference_state_dict('coincheung_v2'), path)
-    return path
 
 
 @pytest.fixture(scope='module')

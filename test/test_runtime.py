@@ -24,7 +24,6 @@ from bisenet_ros.runtime import BackendUnavailableError, Segmenter
 from bisenet_ros.runtime.export import (export_onnx, read_metadata, set_metadata,
                                         verify_against_torch)
 from bisenet_ros.runtime.processing import place, reduce_logits
-from helpers import reference_state_dict
 import numpy as np
 import onnx
 import pytest
@@ -33,14 +32,6 @@ import torch.nn.functional as F
 
 SIZE = (256, 128)
 ODD_SIZES = [(720, 1280), (517, 333), (640, 360), (97, 65)]  # (H, W): wide, portrait, tiny
-
-
-@pytest.fixture(scope='module')
-def checkpoint(tmp_path_factory):
-    """Return a CoinCheung V2 checkpoint with the reference fixtures' weights."""
-    path = tmp_path_factory.mktemp('ckpt') / 'v2.pth'
-    torch.save(reference_state_dict('coincheung_v2'), path)
-    return path
 
 
 @pytest.fixture(scope='module')
