@@ -53,7 +53,7 @@ class _Batches:
         """Unsupported: calibration reads the frames once."""
 
 
-def split_frames(frames):
+def _split_frames(frames):
     """Return (calibration, held-out check) frames: every fourth, or the last, is held out."""
     held = set(range(3, len(frames), 4)) or {len(frames) - 1}
     return ([f for i, f in enumerate(frames) if i not in held],
@@ -94,10 +94,11 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8'):
     if len(frames) < 2:
         raise ValueError('int8 quantisation needs at least 2 real frames: one in four is '
                          'held out to measure the labels against fp32')
-    if activations not in ('u8', 's8'):
-        raise ValueError(f"int8 activations must be 'u8' or 's8', not {activations!r}")
+    if activations not in ACTIVATIONS.values():
+        raise ValueError(f'int8 activations must be one of {sorted(ACTIVATIONS.values())}, '
+                         f'not {activations!r}')
     fp32_path, out_path = Path(fp32_path), Path(out_path)
-    calibration, check = split_frames(frames)
+    calibration, check = _split_frames(frames)
     metadata = read_metadata(fp32_path)
     proto = onnx.load(str(fp32_path))
     resizes = [n.name for n in proto.graph.node if n.op_type == 'Resize']

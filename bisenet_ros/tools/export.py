@@ -35,9 +35,9 @@ import tempfile
 
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
 from bisenet_ros.runtime.export import (export_onnx, ExportVerificationError, OUTPUT_KINDS,
-                                        verify_against_torch)
+                                        read_metadata, verify_against_torch)
 from bisenet_ros.runtime.processing import Normaliser, place
-from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8, split_frames
+from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8
 from bisenet_ros.tools.inputs import image_files, read_rgb
 import numpy as np
 
@@ -108,7 +108,8 @@ def main(argv=None):
                 agreement = quantize_int8(fp32, args.output, frames,
                                           ACTIVATIONS[args.int8_for])
                 figures['int8'] = {'argmax_agreement_vs_fp32': agreement,
-                                   'held_out_frames': len(split_frames(frames)[1])}
+                                   'held_out_frames':
+                                       read_metadata(args.output)['int8_check_frames']}
                 if agreement < args.min_agreement:
                     raise ExportVerificationError(
                         f'int8 labels {agreement:.2%} of held-out pixels as fp32 does (need '
