@@ -22,7 +22,7 @@ $(STAMP): setup.py constraints.txt
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider test
+	$(PY) -m pytest -q -rs -p no:cacheprovider test
 
 lint: $(STAMP)
 	$(VENV)/bin/ament_flake8 bisenet_ros test launch setup.py

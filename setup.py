@@ -81,6 +81,7 @@ setup(
             'bisenet-demo = bisenet_ros.tools.demo:main',
             'bisenet-dds-check = bisenet_ros.tools.dds_check:main',
             'bisenet-bench-node = bisenet_ros.tools.bench_node:main',
+            'bisenet-info = bisenet_ros.tools.info:main',
         ],
     },
 )

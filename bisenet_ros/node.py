@@ -60,7 +60,7 @@ from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.frame_queue import LatestFrames, RateLimiter
 from bisenet_ros.image_msgs import (compressed_to_rgb, fill_image, image_to_rgb, ImageFormatError,
                                     new_image)
-from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
 from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
 from bisenet_ros.runtime.processing import LABEL_RESIZE, RESIZE_POLICIES, STRIDE
 from bisenet_ros.stats import CameraStats, classify_image_error, diagnostic_status, ErrorThrottle
@@ -261,6 +261,7 @@ class SegmentationNode(LifecycleNode):
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         self._reported_unknown = set()
+        self._declared = False
         self.start_error = None
         self._quiet_start = False
 
@@ -278,6 +279,7 @@ class SegmentationNode(LifecycleNode):
         for name, (default, descriptor) in {**STRUCTURAL_PARAMETERS,
                                             **LIVE_PARAMETERS}.items():
             self.declare_parameter(name, default, descriptor)
+        self._declared = True
         self._report_unknown_parameters(qos=False)
 
     @property
@@ -294,7 +296,25 @@ class SegmentationNode(LifecycleNode):
                                self._confidence_available)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
+        reason = self._emulated_precision(parameters)
+        if reason:
+            return SetParametersResult(successful=False, reason=reason)
         return SetParametersResult(successful=True)
+
+    def _emulated_precision(self, parameters):
+        """Return why the precision these changes ask for would only be emulated, or None."""
+        names = ('backend', 'device', 'precision')
+        changed = {p.name: p.value for p in parameters if p.name in names}
+        # While declaring, the other two may not exist yet: configure decides then.
+        if not changed or not self._declared:
+            return None
+        values = {name: changed.get(name, self.get_parameter(name).value) for name in names}
+        if not values['precision']:
+            return None
+        try:
+            return hardware.probe().refusal(*(values[name] for name in names))
+        except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
+            return str(exc)
 
     def _on_parameters_set(self, parameters):
         for parameter in parameters:
@@ -384,7 +404,10 @@ class SegmentationNode(LifecycleNode):
                 label_resize=p['label_resize'], confidence=self._publish_confidence,
                 threads=p['threads'] or None, max_batch=p['max_batch'],
                 int8_min_agreement=p['int8_min_agreement'])
-        except (CheckpointError, FileNotFoundError, ValueError, BackendUnavailableError) as exc:
+        except BackendUnavailableError as exc:
+            return self._fail(f'cannot run backend {p["backend"]} on {p["device"]} at precision '
+                              f'{p["precision"] or "(model default)"}: {exc}')
+        except (CheckpointError, FileNotFoundError, ValueError) as exc:
             return self._fail(f'cannot load model {p["model_path"] or "(demo model)"}: {exc}')
         except Exception as exc:  # anything else the model file or backend throws
             return self._fail(f'cannot load model {p["model_path"] or "(demo model)"}: '
@@ -415,6 +438,7 @@ class SegmentationNode(LifecycleNode):
         self._report_unknown_parameters(qos=True)
         self._state = 'inactive'
         inputs = ', '.join(c.input_topic for c in self._cameras.values())
+        self.get_logger().info(f'hardware: {hardware.probe().summary()}')
         self.get_logger().info(f'configured: {segmenter.info.arch} on {segmenter.describe()}, '
                                f'input {segmenter.input_size[0]}x{segmenter.input_size[1]} '
                                f'({p["resize"]}); reading {inputs}')
@@ -678,6 +702,7 @@ class SegmentationNode(LifecycleNode):
                 level=bytes([level]), name=f'{self.get_name()}: {camera.input_topic}',
                 message=message, hardware_id=device)
             values += [('backend', self._segmenter.describe()), ('device', device),
+                       ('hardware', hardware.probe().summary()),
                        ('camera', camera.name or '(single)')]
             status.values = [KeyValue(key=key, value=value) for key, value in values]
             array.status.append(status)

@@ -13,12 +13,13 @@
 # limitations under the License.
 
 
-"""Helpers shared by the tests: where ../shared is, the reference weight fill."""
+"""Helpers shared by the tests: where ../shared is, capability skips, the reference weights."""
 
 import math
 from pathlib import Path
 import zlib
 
+from bisenet_ros.runtime import hardware
 import numpy as np
 import pytest
 import torch
@@ -34,6 +35,19 @@ def shared_path(*parts):
     if not path.exists():
         pytest.skip(f'{path} is absent: the team data in ../shared is needed for this test')
     return path
+
+
+def needs(backend, precision='fp32', device='cpu'):
+    """Skip the calling test, with the probe's reason, unless the combination runs natively."""
+    reason = hardware.probe().refusal(backend, device, precision)
+    if reason:
+        pytest.skip(f'needs {backend} {precision} on {device}: {reason}')
+
+
+def needs_no_gpu():
+    """Skip the calling test where the probe finds a CUDA GPU (it tests the CPU fallback)."""
+    if hardware.probe().cuda:
+        pytest.skip(f'this machine has a GPU ({hardware.probe().cuda[0].name})')
 
 
 def reference_tensor(key, shape):

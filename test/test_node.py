@@ -29,6 +29,7 @@ import time
 
 from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
 from bisenet_ros.image_msgs import image_to_rgb, SUPPORTED_ENCODINGS
+from bisenet_ros.runtime import hardware
 from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
@@ -551,6 +552,7 @@ def test_diagnostics_report_rates_latency_errors_and_backend(single, rig, diagno
     inference = float(values['inference time p50 / p95 (ms)'].split(' / ')[0])
     assert 0 < inference <= p50  # the segmenter's share of receive-to-publish
     assert 'torch' in values['backend'] and values['device'] == 'cpu'
+    assert values['hardware'].startswith(hardware.probe().cpu.model)
     for key in ('input rate (Hz)', 'output rate (Hz)', FRAMES_DROPPED, 'age p50 / p95 (ms)',
                 'errors'):
         assert key in values
@@ -582,6 +584,7 @@ def test_live_parameter_change_is_accepted(client, single):
     ('overlay_alpha', 1.5, ''),
     ('model_path', '/elsewhere/model.pth', 'clean up'),
     ('backend', 'tensorrt', 'clean up'),
+    ('precision', 'bf16', 'clean up'),
 ])
 def test_invalid_parameter_change_is_rejected_with_a_reason(client, single, name, value,
                                                             reason):
@@ -676,16 +679,53 @@ def test_corrupt_compressed_frame_is_counted_and_the_next_frame_served(
     assert rig.send(good)['labels'].header == good.header
 
 
+# -- precisions this machine only emulates ---------------------------------------------
+
+def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
+        client, workdir, model_path, domain_id):
+    # The AVX2-only class, simulated: the node sees no native bf16 on any machine.
+    namespace = f'/emulated_{secrets.token_hex(3)}'
+    node = NodeProcess(
+        ['-p', f'model_path:={model_path}', '-p', 'autostart:=false', '-p', 'precision:=bf16',
+         '-p', 'threads:=1', '-r', f'__ns:={namespace}'],
+        ros_environment(domain_id, BISENET_ROS_HARDWARE='avx2'), workdir / 'emulated.log')
+    node.namespace = namespace
+    try:
+        assert _state(client, node) == 'unconfigured'
+        assert _lifecycle(client, node, Transition.TRANSITION_CONFIGURE) == (
+            False, 'unconfigured')
+        line = node.wait_for_log(r'ERROR.*configure.*|ERROR.*cannot run.*').group(0)
+        assert 'cannot run backend torch on cpu at precision bf16' in line
+        assert 'class avx2) has no native bf16' in line and 'use fp32' in line
+        errors = [x for x in node.log().splitlines() if 'ERROR' in x]
+        assert len(errors) == 1 and 'Traceback' not in node.log()
+        for value in ('bf16', 'fp16'):  # unconfigured: the probe's reason
+            result = _set_parameter(client, node, 'precision', value)
+            assert not result.successful and 'emulated' in result.reason
+        assert _set_parameter(client, node, 'precision', 'fp32').successful
+        assert _lifecycle(client, node, Transition.TRANSITION_CONFIGURE) == (True, 'inactive')
+        node.wait_for_log(r'hardware: .*class avx2.*BISENET_ROS_HARDWARE=avx2')
+        result = _set_parameter(client, node, 'precision', 'bf16')  # configured: structural
+        assert not result.successful and 'clean up' in result.reason
+    finally:
+        node.stop()
+
+
 # -- start-up failures -------------------------------------------------------------------
 
-@pytest.mark.parametrize('args, expected', [
-    (['-p', 'model_path:=/nonexistent/model.pth'], '/nonexistent/model.pth'),
-    (['-p', 'backend:=tensorrt'], 'tensorrt'),
+@pytest.mark.parametrize('args, hardware_override, expected', [
+    (['-p', 'model_path:=/nonexistent/model.pth'], '', '/nonexistent/model.pth'),
+    (['-p', 'backend:=tensorrt'], '', 'tensorrt'),
+    (['-p', 'precision:=fp16'], '', 'fp16 on a CPU would be emulated'),
+    (['-p', 'precision:=bf16'], 'avx2', 'no native bf16'),
+    (['-p', 'precision:=bf16', '-p', 'backend:=openvino'], '-bf16', 'no native bf16'),
 ])
-def test_cannot_start_gives_one_line_and_exit_code_1(domain_id, model_path, args, expected):
-    if 'backend:=tensorrt' in args:
+def test_cannot_start_gives_one_line_and_exit_code_1(domain_id, model_path, args,
+                                                     hardware_override, expected):
+    if 'model_path' not in args[1]:
         args = args + ['-p', f'model_path:={model_path}']
-    code, stdout, stderr = run_node_to_exit(args, ros_environment(domain_id))
+    env = ros_environment(domain_id, BISENET_ROS_HARDWARE=hardware_override)
+    code, stdout, stderr = run_node_to_exit(args, env)
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
     assert code == 1
     assert len(lines) == 1, lines

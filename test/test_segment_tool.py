@@ -15,6 +15,10 @@
 
 """bisenet-segment: one output per input for images, folders, videos and bags."""
 
+import os
+import subprocess
+import sys
+
 from bisenet_ros import bags
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
@@ -108,3 +112,20 @@ def test_an_unreadable_input_fails_with_one_line(model, tmp_path, capsys):
     assert main([str(tmp_path / 'notes.txt'), '-o', str(tmp_path / 'out'),
                  '--model', str(model)]) == 1
     assert 'not an image, folder, video' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('precision, override, reason', [
+    ('bf16', 'avx2', 'class avx2) has no native bf16'),
+    ('fp16', '', 'fp16 on a CPU would be emulated'),
+])
+def test_a_precision_the_cpu_only_emulates_is_refused_with_the_reason(
+        model, tmp_path, precision, override, reason):
+    inputs.write_rgb(tmp_path / 'street.png', _frame(0))
+    env = dict(os.environ, BISENET_ROS_HARDWARE=override)
+    done = subprocess.run(
+        [sys.executable, '-m', 'bisenet_ros.tools.segment', str(tmp_path / 'street.png'),
+         '-o', str(tmp_path / 'out'), '--model', str(model), '--precision', precision],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert reason in done.stderr and 'use fp32' in done.stderr
+    assert 'Traceback' not in done.stderr and not (tmp_path / 'out').exists()

@@ -139,6 +139,24 @@ def test_camvid_lut_matches_the_readme():
     assert CAMVID_TRAIN_IDS == (0, 1, 2, 4, 5, 7, 8, 10, 11, 12, 13)
 
 
+@pytest.mark.parametrize('override', ['', 'avx2'])
+def test_training_precision_asks_the_capability_probe(monkeypatch, override):
+    from bisenet_ros.runtime import hardware
+    from bisenet_ros.tools.train import pick_autocast
+    monkeypatch.setenv(hardware.ENV_OVERRIDE, override)
+    cpu = torch.device('cpu')
+    native = hardware.probe().cpu.native_bf16
+    assert pick_autocast('auto', cpu) == (torch.bfloat16 if native else None)
+    assert pick_autocast('off', cpu) is None
+    if native:
+        assert pick_autocast('bf16', cpu) == torch.bfloat16
+    else:
+        with pytest.raises(SystemExit, match='amp bf16: .*no native bf16.*use fp32'):
+            pick_autocast('bf16', cpu)
+    with pytest.raises(SystemExit, match='amp fp16: fp16 on a CPU would be emulated'):
+        pick_autocast('fp16', cpu)
+
+
 def test_poly_schedule_with_warmup():
     assert poly_warmup_factor(0, 100, warmup_iter=10) == pytest.approx(0.1)
     assert poly_warmup_factor(10, 100, warmup_iter=10) == pytest.approx(1.0)

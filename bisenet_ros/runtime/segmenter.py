@@ -34,6 +34,7 @@ import time
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
 from bisenet_ros.resources import demo_model_path
+from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import (BACKENDS, BackendUnavailableError, check_choice,
                                           DEVICES, PRECISIONS)
 from bisenet_ros.runtime.processing import (LABEL_RESIZE, labels_at_source, Normaliser, place,
@@ -110,6 +111,8 @@ class Segmenter:
         check_choice('device', device, DEVICES)
         if precision is not None:
             check_choice('precision', precision, PRECISIONS)
+            # Before any export: a precision this machine only emulates is refused now.
+            hardware.probe().require(backend, device, precision)
         check_choice('resize policy', resize, RESIZE_POLICIES)
         check_choice('label resize', label_resize, LABEL_RESIZE)
         if int(max_batch) < 1:

@@ -43,7 +43,7 @@ import time
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import BackendUnavailableError, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
 from bisenet_ros.tools import inputs
 import cv2
 import numpy as np
@@ -226,7 +226,9 @@ def main(argv=None):
     calibration = ([inputs.read_rgb(p) for p in
                     inputs.image_files(calibration_dir)[:args.calibration_count]]
                    if calibration_dir else frames)
-    print(f'frames: {len(frames)} from {source}; threads {args.threads}; '
+    # Every table says which machine class its figures hold for.
+    machine = hardware.probe().summary()
+    print(f'hardware: {machine}\nframes: {len(frames)} from {source}; threads {args.threads}; '
           f'torch {torch.__version__}', flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,10 +240,11 @@ def main(argv=None):
                                       args, tmp)
                     rows.extend(case)
                     print(format_table(case).split('\n', 2)[-1], flush=True)
-    print()
+    print(f'\nhardware: {machine}')
     print(format_table(rows))
     if args.json:
-        args.json.write_text(json.dumps({'frames': source, 'threads': args.threads,
+        args.json.write_text(json.dumps({'hardware': machine, 'frames': source,
+                                         'threads': args.threads,
                                          'calibration': str(calibration_dir or source),
                                          'results': rows}, indent=2))
     return 0

@@ -47,7 +47,7 @@ import time
 
 from bisenet_ros.processes import stop_process
 from bisenet_ros.resources import config_path, demo_model_path
-from bisenet_ros.runtime import Segmenter
+from bisenet_ros.runtime import hardware, Segmenter
 from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
 import cv2
 
@@ -170,6 +170,7 @@ def main(argv=None):
     parser.add_argument('--overload-frames', type=int, default=2000)
     args = parser.parse_args(argv)
     args.size = tuple(int(v) for v in args.size.split('x'))
+    print(f'hardware: {hardware.probe().summary()}', flush=True)
     frames = street_frames(STREET) if STREET.is_dir() else synthetic_frames()
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
     seg = Segmenter(args.model, backend=args.backend, precision=args.precision,

@@ -37,7 +37,7 @@ import time
 from bisenet_ros import cityscapes
 from bisenet_ros.checkpoint import CheckpointInfo
 from bisenet_ros.models import build_model
-from bisenet_ros.runtime import Segmenter
+from bisenet_ros.runtime import hardware, Segmenter
 from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
 from bisenet_ros.training.evaluation import evaluate, segmenter_predictor
 from bisenet_ros.training.loss import OhemCELoss
@@ -165,29 +165,24 @@ def pick_autocast(amp, device):
     """
     Return the autocast dtype (or None) for an ``amp`` setting.
 
-    'auto' means fp16 on CUDA and bf16 on CPUs with native bf16 (AMX/AVX512-BF16),
-    which measured ~1.5x faster than fp32 for V2 training here; elsewhere CPU
-    bf16 is emulated and slower, so fp32 is kept.
+    'auto' means fp16 on CUDA and bf16 where the capability probe finds native
+    bf16 on the CPU, which measured ~1.5x faster than fp32 for V2 training
+    here; elsewhere fp32 is kept. An explicit precision the device would only
+    emulate is refused, as the runtime refuses it.
     """
     if amp in ('off', 'fp32', False, None):
         return None
-    if amp == 'bf16':
-        return torch.bfloat16
-    if amp == 'fp16':
-        return torch.float16
-    if amp != 'auto':
+    dtypes = {'bf16': torch.bfloat16, 'fp16': torch.float16}
+    if amp == 'auto':
+        if device.type == 'cuda':
+            return torch.float16
+        return torch.bfloat16 if hardware.probe().cpu.native_bf16 else None
+    if amp not in dtypes:
         raise SystemExit(f'amp must be auto, bf16, fp16 or off; got {amp!r}')
-    if device.type == 'cuda':
-        return torch.float16
-    return torch.bfloat16 if _cpu_has_native_bf16() else None
-
-
-def _cpu_has_native_bf16():
-    try:
-        flags = Path('/proc/cpuinfo').read_text()
-    except OSError:
-        return False
-    return 'amx_bf16' in flags or 'avx512_bf16' in flags
+    reason = hardware.probe().refusal('torch', device.type, amp)
+    if reason:
+        raise SystemExit(f'amp {amp}: {reason}')
+    return dtypes[amp]
 
 
 def replace_classifiers(model, old_classes, new_classes):

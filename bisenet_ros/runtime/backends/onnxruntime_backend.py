@@ -24,6 +24,7 @@ actually created, and any fallback is logged.
 import logging
 from pathlib import Path
 
+from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.export import read_metadata
 import numpy as np
@@ -70,9 +71,7 @@ class OnnxRuntimeBackend:
         if precision in ('int8', 'fp32') and precision != file_precision:
             raise BackendUnavailableError(f'precision {precision} needs an {precision} export '
                                           f'(this file is {file_precision})')
-        if precision == 'bf16':
-            raise BackendUnavailableError('onnxruntime has no bf16 path here; use backend '
-                                          'torch with precision bf16')
+        hardware.probe().require('onnxruntime', device, precision)
         self.precision = precision
         order = tuple(providers or DEFAULT_ORDER[device])
         unknown = [p for p in order if p not in PROVIDER_NAMES]

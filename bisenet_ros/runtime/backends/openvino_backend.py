@@ -16,9 +16,9 @@
 """
 OpenVINO backend: the exported ONNX graph compiled for the CPU.
 
-On CPUs with AMX or AVX-512 BF16, ``precision='bf16'`` runs convolutions in
-bfloat16 with float32 accumulation (INFERENCE_PRECISION_HINT); ``'int8'`` runs
-the QDQ model that ``quantize_int8`` writes for it (symmetric int8 activations,
+On CPUs with AMX or AVX-512 BF16 (the capability probe decides),
+``precision='bf16'`` runs convolutions in bfloat16 with float32 accumulation
+(INFERENCE_PRECISION_HINT); ``'int8'`` runs the QDQ model that ``quantize_int8`` writes for it (symmetric int8 activations,
 which this plugin runs as accurately as ONNX Runtime does). fp32 is exact float inference.
 
 With bf16 the graph is split in two compiled models: the network up to its
@@ -32,6 +32,7 @@ import logging
 from pathlib import Path
 import sys
 
+from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.export import read_metadata
 import numpy as np
@@ -53,8 +54,6 @@ class OpenVinoBackend:
         except ImportError as exc:
             raise BackendUnavailableError('backend openvino needs the openvino package '
                                           "(pip install 'bisenet_ros[openvino]')") from exc
-        if device != 'cpu':
-            raise BackendUnavailableError(f'backend openvino runs on the CPU here, not {device}')
         self.path = Path(onnx_path)
         self.metadata = read_metadata(self.path)
         file_precision = self.metadata.get('precision', 'fp32')
@@ -68,13 +67,8 @@ class OpenVinoBackend:
                         'accurately than ONNX Runtime (its measured agreement overstates this '
                         'backend); quantise for openvino (bisenet-export --int8-for openvino)',
                         self.path.name)
-        if precision not in _HINTS:
-            raise BackendUnavailableError(f'openvino supports precision {", ".join(_HINTS)}, '
-                                          f'not {precision}')
+        hardware.probe().require('openvino', device, precision)
         core = openvino.Core()
-        if precision == 'bf16' and 'BF16' not in core.get_property('CPU',
-                                                                   'OPTIMIZATION_CAPABILITIES'):
-            raise BackendUnavailableError('this CPU has no bf16 support; use fp32 or int8')
         self.precision = precision
         config = {'INFERENCE_PRECISION_HINT': _HINTS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:

@@ -17,7 +17,8 @@
 PyTorch backend: eager network, inference_mode, channels_last, fp16/bf16.
 
 fp16 runs on CUDA only (CPU half convolutions are slow or missing); bf16 uses
-autocast, which on CPUs with AMX runs the convolutions on the matrix units.
+autocast, which on CPUs with AMX runs the convolutions on the matrix units, and
+is refused where the capability probe finds it would be emulated.
 In both, the classifier's logits are cast to float32 before the network's
 final upsampling, so near-equal class scores are not rounded into ties
 (bf16: 99.52 -> 99.68 % argmax agreement with fp32 on the street frames).
@@ -25,13 +26,11 @@ final upsampling, so near-equal class scores are not rounded into ties
 
 import logging
 
-from bisenet_ros.runtime.backends import BackendUnavailableError
+from bisenet_ros.runtime import hardware
 import numpy as np
 import torch
 
 LOG = logging.getLogger('bisenet_ros.runtime')
-
-_SUPPORTED = {'cpu': ('fp32', 'bf16'), 'cuda': ('fp32', 'fp16', 'bf16')}
 
 
 class TorchBackend:
@@ -42,14 +41,7 @@ class TorchBackend:
 
     def __init__(self, model, device='cpu', precision='fp32', channels_last=True):
         """Move ``model`` to ``device`` and prepare it for ``precision``."""
-        if device == 'cuda' and not torch.cuda.is_available():
-            raise BackendUnavailableError('device cuda requested but torch sees no CUDA GPU '
-                                          f'(torch {torch.__version__}); use device cpu')
-        if precision not in _SUPPORTED[device]:
-            raise BackendUnavailableError(
-                f'torch on {device} supports precision {", ".join(_SUPPORTED[device])}, not '
-                f'{precision}' + ('; for int8 use backend onnxruntime' if precision == 'int8'
-                                  else ''))
+        hardware.probe().require('torch', device, precision)
         self.device = torch.device(device)
         self.precision = precision
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

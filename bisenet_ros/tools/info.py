@@ -1,0 +1,63 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+Print what this machine has and which backend x precision pairs run here.
+
+    bisenet-info            # the probe's summary and a table of pairs
+    bisenet-info --json     # the same, machine-readable
+
+``BISENET_ROS_HARDWARE`` (see bisenet_ros.runtime.hardware) masks features,
+so ``BISENET_ROS_HARDWARE=avx2 bisenet-info`` shows what an AVX2-only CPU runs.
+"""
+
+import argparse
+import dataclasses
+import json
+import sys
+
+from bisenet_ros.runtime import hardware
+
+
+def main(argv=None):
+    """Print the probe; return 0."""
+    parser = argparse.ArgumentParser(prog='bisenet-info', description=__doc__.split('\n')[1])
+    parser.add_argument('--json', action='store_true', help='print JSON instead of text')
+    args = parser.parse_args(argv)
+    try:
+        found = hardware.probe()
+    except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
+        print(f'bisenet-info: {exc}', file=sys.stderr)
+        return 2
+    pairs = found.pairs()
+    if args.json:
+        print(json.dumps({
+            'summary': found.summary(),
+            'cpu': dict(dataclasses.asdict(found.cpu), features=sorted(found.cpu.features),
+                        cpu_class=found.cpu.cpu_class, native_bf16=found.cpu.native_bf16),
+            'cuda': [dataclasses.asdict(device) for device in found.cuda],
+            'backends': found.backends,
+            'pairs': [{'backend': b, 'device': d, 'precision': p, 'native': why is None,
+                       'reason': why} for b, d, p, why in pairs]}, indent=2))
+        return 0
+    print(found.summary())
+    width = max(len(f'{b}:{d}:{p}') for b, d, p, _ in pairs)
+    for backend, device, precision, why in pairs:
+        print(f'  {f"{backend}:{device}:{precision}":<{width}}  {"runs" if why is None else why}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
