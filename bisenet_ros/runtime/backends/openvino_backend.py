@@ -18,8 +18,9 @@ OpenVINO backend: the exported ONNX graph compiled for the CPU.
 
 On CPUs with AMX or AVX-512 BF16 (the capability probe decides),
 ``precision='bf16'`` runs convolutions in bfloat16 with float32 accumulation
-(INFERENCE_PRECISION_HINT); ``'int8'`` runs the QDQ model that ``quantize_int8`` writes for it (symmetric int8 activations,
-which this plugin runs as accurately as ONNX Runtime does). fp32 is exact float inference.
+(INFERENCE_PRECISION_HINT); ``'int8'`` runs the QDQ model that
+``quantize_int8`` writes for it (symmetric int8 activations, which this plugin
+runs as accurately as ONNX Runtime does). fp32 is exact float inference.
 
 With bf16 the graph is split in two compiled models: the network up to its
 low-resolution logits in bf16, and the tail (the x8 logits upsampling, argmax,
