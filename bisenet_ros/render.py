@@ -59,3 +59,32 @@ def overlay(rgb, mask, alpha):
 def confidence_to_mono8(confidence):
     """Return 255 x max class probability as (H, W) uint8."""
     return np.clip(confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+OUTPUTS = ('labels', 'color', 'overlay', 'confidence')
+
+
+def render_outputs(rgb, labels, lut, wanted, alpha=0.5, confidence=None):
+    """
+    Return {output: array} for each name in ``wanted`` (a subset of OUTPUTS).
+
+    'labels' and 'confidence' are (H, W) uint8, 'color' and 'overlay' (H, W, 3)
+    RGB. The colour mask is computed once and only when a colour output is
+    wanted; 'confidence' is left out when ``confidence`` is None. The node, the
+    offline tools and the bag path all render through here.
+    """
+    unknown = set(wanted) - set(OUTPUTS)
+    if unknown:
+        raise ValueError(f'unknown outputs {sorted(unknown)}; valid: {", ".join(OUTPUTS)}')
+    produced = {}
+    if 'labels' in wanted:
+        produced['labels'] = labels
+    if 'color' in wanted or 'overlay' in wanted:
+        mask = colorize(labels, lut)
+        if 'color' in wanted:
+            produced['color'] = mask
+        if 'overlay' in wanted:
+            produced['overlay'] = overlay(rgb, mask, alpha)
+    if 'confidence' in wanted and confidence is not None:
+        produced['confidence'] = confidence_to_mono8(confidence)
+    return produced

@@ -31,7 +31,7 @@ import sys
 import threading
 import time
 
-from bisenet_ros.processes import stop_process
+from bisenet_ros.tools.processes import stop_process
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions

@@ -23,8 +23,9 @@ back with rosbags and, independently, with the mcap library.
 import time
 
 from bag_helpers import camera_info_msg, image_msg, ToolProcess, write_camera_bag
-from bisenet_ros.bags import adapt_qos, BagError, BagWriter, camera_topics
-from bisenet_ros.bags import qos_from_profile, read_image_messages, read_messages, read_topics
+from bisenet_ros.tools.bags import adapt_qos, BagError, BagWriter, camera_topics
+from bisenet_ros.tools.bags import (qos_from_profile, read_image_messages, read_messages,
+                                    read_topics)
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 import pytest

@@ -19,9 +19,9 @@ from pathlib import Path
 import subprocess
 import sys
 
-from bisenet_ros import bags
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
+from bisenet_ros.tools import bags
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

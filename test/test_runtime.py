@@ -19,7 +19,8 @@ import logging
 import subprocess
 import sys
 
-from bisenet_ros.render import colorize, confidence_to_mono8, overlay, palette_lut
+from bisenet_ros.render import (colorize, confidence_to_mono8, overlay, palette_lut,
+                                render_outputs)
 from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
 from bisenet_ros.runtime.export import (export_onnx, read_metadata, set_metadata,
                                         verify_against_torch)
@@ -368,3 +369,22 @@ def test_colour_mask_uses_the_palette_and_overlay_blends():
     with pytest.raises(ValueError, match='alpha'):
         overlay(mask, mask, 1.5)
     assert confidence_to_mono8(np.array([0.0, 0.5, 1.0])).tolist() == [0, 128, 255]
+
+
+@pytest.mark.parametrize('wanted', [set(), {'labels'}, {'color'}, {'overlay'},
+                                    {'labels', 'color', 'overlay', 'confidence'}])
+def test_render_outputs_gives_exactly_the_wanted_outputs(wanted):
+    lut = palette_lut([(10, 20, 30), (200, 100, 0)])
+    rgb = _street_like(6, 5)
+    labels = (np.arange(30, dtype=np.uint8).reshape(6, 5) % 2)
+    confidence = np.linspace(0, 1, 30, dtype=np.float32).reshape(6, 5)
+    produced = render_outputs(rgb, labels, lut, wanted, 0.25, confidence)
+    assert set(produced) == wanted
+    expected = {'labels': labels, 'color': colorize(labels, lut),
+                'overlay': overlay(rgb, colorize(labels, lut), 0.25),
+                'confidence': confidence_to_mono8(confidence)}
+    for name, array in produced.items():
+        assert np.array_equal(array, expected[name]), name
+    assert 'confidence' not in render_outputs(rgb, labels, lut, {'confidence'}, 0.5, None)
+    with pytest.raises(ValueError, match="unknown outputs \\['depth'\\]"):
+        render_outputs(rgb, labels, lut, {'depth'})

@@ -19,9 +19,9 @@ import os
 import subprocess
 import sys
 
-from bisenet_ros import bags
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
+from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
 from bisenet_ros.tools.segment import main
 import cv2

@@ -12,4 +12,11 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Command-line tools (console scripts) of bisenet_ros that need no ROS."""
+"""
+Command-line tools (console scripts) of bisenet_ros, over the same core as the node.
+
+Offline ones need no ROS: segment (with segment_bag), export, bench, train,
+evaluate, info, and the helpers inputs and bags (rosbag2 files through
+rosbags). The others run ROS processes and import rclpy: record, play, demo,
+bench_node and dds_check (with the helper processes).
+"""

@@ -45,10 +45,10 @@ import sys
 import threading
 import time
 
-from bisenet_ros.processes import stop_process
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.runtime import hardware, Segmenter
 from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
+from bisenet_ros.tools.processes import stop_process
 import cv2
 
 PROCESSING = 'processing time p50 / p95 (ms)'

@@ -42,7 +42,7 @@ import sys
 import tempfile
 import time
 
-from bisenet_ros.processes import stop_process
+from bisenet_ros.tools.processes import stop_process
 
 QOS_CHOICES = ('best_effort', 'reliable')
 # The subscriber is told to report once the publisher is gone and this has passed.

@@ -34,11 +34,11 @@ import subprocess
 import sys
 import time
 
-from bisenet_ros import bags
 from bisenet_ros.image_msgs import image_to_rgb
-from bisenet_ros.processes import stop_process
 from bisenet_ros.resources import config_path, demo_model_path
+from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
+from bisenet_ros.tools.processes import stop_process
 import cv2
 import numpy as np
 

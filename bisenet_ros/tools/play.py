@@ -38,9 +38,9 @@ import argparse
 import sys
 import time
 
-from bisenet_ros.bags import adapt_qos, BagError, CAMERA_TYPES, IMAGE_TYPES, message_class
-from bisenet_ros.bags import qos_from_profile, read_messages, read_topics
-from bisenet_ros.processes import ros_context
+from bisenet_ros.tools.bags import adapt_qos, BagError, CAMERA_TYPES, IMAGE_TYPES, message_class
+from bisenet_ros.tools.bags import qos_from_profile, read_messages, read_topics
+from bisenet_ros.tools.processes import ros_context
 
 from rclpy.duration import Duration
 from rclpy.executors import SingleThreadedExecutor

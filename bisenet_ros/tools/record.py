@@ -35,9 +35,9 @@ import functools
 import sys
 import time
 
-from bisenet_ros.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
-from bisenet_ros.bags import STORAGE_PLUGINS
-from bisenet_ros.processes import ros_context
+from bisenet_ros.tools.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
+from bisenet_ros.tools.bags import STORAGE_PLUGINS
+from bisenet_ros.tools.processes import ros_context
 
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node

@@ -40,7 +40,8 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-OUTPUTS = ('labels', 'color', 'overlay')
+# Confidence is the node's alone: the offline outputs are label and colour images.
+OUTPUTS = render.OUTPUTS[:3]
 
 
 def add_segmenter_arguments(parser):
@@ -89,13 +90,8 @@ class ClassStatistics:
 
 
 def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
-    if 'labels' in which:
-        inputs.write_rgb(out_dir / f'{stem}_labels.png', labels)
-    color = seg.colorize(labels) if which & {'color', 'overlay'} else None
-    if 'color' in which:
-        inputs.write_rgb(out_dir / f'{stem}_color.png', color)
-    if 'overlay' in which:
-        inputs.write_rgb(out_dir / f'{stem}_overlay.png', render.overlay(rgb, color, alpha))
+    for name, array in render.render_outputs(rgb, labels, seg.lut, which, alpha).items():
+        inputs.write_rgb(out_dir / f'{stem}_{name}.png', array)
 
 
 def segment_images(seg, paths, out_dir, which, alpha, stats):

@@ -25,8 +25,9 @@ decoded are reported and skipped, never silently replaced.
 
 import logging
 
-from bisenet_ros import bags, render
+from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
+from bisenet_ros.tools import bags
 import numpy as np
 from tqdm import tqdm
 
@@ -87,10 +88,7 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None):
                 continue
             labels = seg.segment([rgb])[0].labels
             stats.add(labels)
-            products = {'labels': labels}
-            if 'color' in which or 'overlay' in which:
-                products['color'] = seg.colorize(labels)
-                products['overlay'] = render.overlay(rgb, products['color'], alpha)
+            products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
             for name, out_topic in outputs[message.topic].items():
                 out_msg = _image_message(store, msg.header, products[name])
                 data = store.serialize_cdr(out_msg, IMAGE)
