@@ -19,10 +19,10 @@ import sys
 import threading
 import time
 
-from bisenet_ros.frame_queue import LatestFrames, RateLimiter
 from bisenet_ros.image_msgs import ImageFormatError
-from bisenet_ros.stats import (CameraStats, classify_image_error, diagnostic_status, ERROR,
-                               ErrorThrottle, OK, percentiles, WARN)
+from bisenet_ros.node.frame_queue import LatestFrames, RateLimiter
+from bisenet_ros.node.stats import (CameraStats, classify_image_error, diagnostic_status,
+                                    ERROR, ErrorThrottle, OK, percentiles, WARN)
 import pytest
 
 
@@ -235,6 +235,6 @@ def test_throttle_reports_each_key_once_per_interval_with_the_suppressed_count()
 
 
 def test_modules_do_not_import_rclpy():
-    code = ('import sys, bisenet_ros.frame_queue, bisenet_ros.stats; '
+    code = ('import sys, bisenet_ros.node, bisenet_ros.node.frame_queue, bisenet_ros.node.stats; '
             "sys.exit('rclpy' in sys.modules)")
     assert subprocess.run([sys.executable, '-c', code]).returncode == 0

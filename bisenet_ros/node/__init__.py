@@ -1,0 +1,59 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The ROS 2 segmentation node: camera images in; labels, colour mask, overlay out.
+
+Run it with ``python -m bisenet_ros.node --ros-args --params-file
+config/segmentation.yaml`` (or the ``segmentation_node`` executable). It is a
+lifecycle node that configures and activates itself unless ``autostart`` is
+false:
+
+- configure: load the model, create publishers, subscriptions and diagnostics;
+- activate: publish the class table and start the inference worker;
+- deactivate: stop the worker (waiting for the frame in flight);
+- cleanup: destroy the topics and release the model. Python and CUDA memory
+  of the model is released, but a CUDA context, once created, stays with the
+  process until it exits.
+
+Topics, relative to the node's namespace, with ``<cam>/`` in front of each
+per-camera name when ``cameras`` lists cameras:
+
+- in: ``<cam>/image`` (sensor_msgs/Image) or, with image_transport
+  'compressed', ``<resolved image topic>/compressed``
+  (sensor_msgs/CompressedImage); ``<cam>/camera_info``;
+- out: ``<cam>/labels`` (mono8 trainIds, 255 = ignore), ``<cam>/color`` and
+  ``<cam>/overlay`` (rgb8), ``<cam>/confidence`` (mono8, 255 x max class
+  probability), ``<cam>/labels/camera_info`` (the camera's latest CameraInfo
+  with the segmented frame's header, for exact time synchronisation), and
+  ``class_info`` (std_msgs/String, JSON class names and palette, latched);
+- ``/diagnostics`` (diagnostic_msgs/DiagnosticArray), one status per camera.
+
+Rooms: ``parameters`` (declarations, one table of choices, checks),
+``segmentation_node`` (lifecycle and wiring), ``worker`` (what each frame goes
+through), ``diagnostics`` (/diagnostics), and the ROS-free ``frame_queue``
+(latest-frame hand-over) and ``stats`` (per-camera figures). Importing this
+package imports no ROS: ``main`` loads the node when it runs.
+"""
+
+NODE_NAME = 'bisenet_segmentation'
+
+
+def main(args=None):
+    """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
+    from bisenet_ros.node.segmentation_node import main as run
+    return run(args)
+
+
+__all__ = ['NODE_NAME', 'main']

@@ -1,0 +1,151 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The node's parameters: declarations with descriptors, one table of choices, validation.
+
+Structural parameters are read at configure and refused while configured;
+live ones change the running node at once. The checks here are plain
+functions of the values, so they are unit-tested without DDS.
+"""
+
+import re
+
+from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
+from bisenet_ros.runtime.processing import LABEL_RESIZE, RESIZE_POLICIES, STRIDE
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.parameter import Parameter
+
+TRANSPORTS = ('raw', 'compressed')
+# Every string parameter with a fixed set of values, for descriptors and validation.
+CHOICES = {'backend': BACKENDS, 'device': DEVICES, 'precision': ('',) + PRECISIONS,
+           'resize': RESIZE_POLICIES, 'label_resize': LABEL_RESIZE,
+           'image_transport': TRANSPORTS}
+
+# A camera name becomes a namespace: ROS name tokens separated by '/'.
+_CAMERA_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$')
+
+
+def _choice(description, choices):
+    return ParameterDescriptor(description=description,
+                               additional_constraints='one of: ' + ', '.join(choices))
+
+
+def _int_range(description, low, high, step=1):
+    return ParameterDescriptor(
+        description=description,
+        integer_range=[IntegerRange(from_value=low, to_value=high, step=step)])
+
+
+def _float_range(description, low, high):
+    return ParameterDescriptor(
+        description=description,
+        floating_point_range=[FloatingPointRange(from_value=low, to_value=high, step=0.0)])
+
+
+_AT_CONFIGURE = ' Takes effect at configure: change it while the node is unconfigured.'
+
+# name -> (default, descriptor). Structural parameters are read at configure;
+# live ones change behaviour immediately.
+STRUCTURAL_PARAMETERS = {
+    'model_path': ('', ParameterDescriptor(
+        description='Checkpoint (.pth/.safetensors, CoinCheung, mmseg or own format) or '
+                    'exported .onnx; empty = the shipped demonstration model.' + _AT_CONFIGURE)),
+    'backend': ('torch', _choice('Inference backend.' + _AT_CONFIGURE, CHOICES['backend'])),
+    'device': ('cpu', _choice('Device to run the network on.' + _AT_CONFIGURE,
+                              CHOICES['device'])),
+    'precision': ('', _choice("Network precision; '' = the model file's own (else fp32)."
+                              + _AT_CONFIGURE, CHOICES['precision'])),
+    'input_width': (0, _int_range(
+        f"Network input width in pixels, a multiple of {STRIDE}; 0 = the model's own."
+        + _AT_CONFIGURE, 0, 8192, STRIDE)),
+    'input_height': (0, _int_range(
+        f"Network input height in pixels, a multiple of {STRIDE}; 0 = the model's own."
+        + _AT_CONFIGURE, 0, 8192, STRIDE)),
+    'resize': ('stretch', _choice(
+        'How images reach the network size: stretch, letterbox (keep aspect) or native '
+        '(pad to a multiple of 32, torch only).' + _AT_CONFIGURE, CHOICES['resize'])),
+    'label_resize': ('nearest', _choice(
+        'How labels get back to the image size: nearest (resize label ids) or logits '
+        '(upsample scores, then argmax).' + _AT_CONFIGURE, CHOICES['label_resize'])),
+    'threads': (0, _int_range('CPU threads for torch, ONNX Runtime and OpenCV; 0 = their '
+                              'default.' + _AT_CONFIGURE, 0, 256)),
+    'max_batch': (4, _int_range(
+        'Most frames (of different cameras) run through the network together.' + _AT_CONFIGURE,
+        1, 64)),
+    'int8_min_agreement': (0.995, _float_range(
+        'Refuse an int8 model that labelled fewer of its held-out calibration pixels as fp32 '
+        'did (the share measured at quantisation).' + _AT_CONFIGURE, 0.0, 1.0)),
+    'image_transport': ('raw', _choice(
+        "Input transport: raw (sensor_msgs/Image on 'image') or compressed "
+        "(sensor_msgs/CompressedImage on '<resolved image topic>/compressed')." + _AT_CONFIGURE,
+        CHOICES['image_transport'])),
+    'cameras': (Parameter.Type.STRING_ARRAY, ParameterDescriptor(
+        description="Camera names; each subscribes '<cam>/image' and publishes "
+                    "'<cam>/labels' etc. Empty = one camera on the plain names." + _AT_CONFIGURE)),
+    'diagnostics_period': (1.0, _float_range(
+        'Seconds between /diagnostics messages.' + _AT_CONFIGURE, 0.05, 60.0)),
+}
+
+LIVE_PARAMETERS = {
+    'overlay_alpha': (0.5, _float_range(
+        'Weight of the colour mask in the overlay: 0 = image only, 1 = mask only.', 0.0, 1.0)),
+    'publish_color': (True, ParameterDescriptor(
+        description="Publish the palette colour mask on 'color' (computed only while "
+                    'someone subscribes).')),
+    'publish_overlay': (True, ParameterDescriptor(
+        description="Publish the image blended with the colour mask on 'overlay' (computed "
+                    'only while someone subscribes).')),
+    'publish_confidence': (False, ParameterDescriptor(
+        description="Publish 255 x max class probability on 'confidence' (computed only "
+                    'while someone subscribes).')),
+    'max_rate': (0.0, _float_range(
+        'Most frames per second segmented per camera; 0 = as many as arrive.', 0.0, 1000.0)),
+}
+
+AUTOSTART = ('autostart', True, ParameterDescriptor(
+    description='Configure and activate at start, like a plain node; false = wait for '
+                'lifecycle transitions.', read_only=True))
+
+
+def check_parameter(name, value, configured, confidence_available):
+    """Return why ``value`` is not acceptable for parameter ``name``, or None."""
+    if name in STRUCTURAL_PARAMETERS and configured:
+        return (f'{name} takes effect when the node is configured; deactivate and clean up '
+                'the node first (lifecycle), then set it and configure again')
+    choices = CHOICES.get(name)
+    if choices is not None and value not in choices:
+        return f'{name} {value!r} is not one of: {", ".join(repr(c) for c in choices)}'
+    if name == 'cameras' and value:
+        for camera in value:
+            if not _CAMERA_RE.match(camera):
+                return (f'camera name {camera!r} is not a valid namespace: use letters, '
+                        "digits and '_', starting with a letter ('/' separates levels)")
+        if len(set(value)) != len(value):
+            return f'camera names must be unique, got {list(value)}'
+    if name == 'publish_confidence' and value and configured and not confidence_available:
+        return ('the loaded ONNX model outputs labels only: set publish_confidence true '
+                'before configure, or use a model exported with confidence')
+    return None
+
+
+def emulated_precision(backend, device, precision):
+    """Return why ``precision`` ('' = the model's own) would only be emulated here, or None."""
+    if not precision:
+        return None
+    try:
+        return hardware.probe().refusal(backend, device, precision)
+    except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
+        return str(exc)

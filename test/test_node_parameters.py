@@ -1,0 +1,65 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""The node's parameter tables and checks, without DDS (the wiring is test_node's)."""
+
+from bisenet_ros.node.parameters import (check_parameter, CHOICES, emulated_precision,
+                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS)
+from bisenet_ros.runtime import hardware
+import pytest
+
+
+def test_every_choice_parameter_declares_its_choices():
+    for name, choices in CHOICES.items():
+        _, descriptor = STRUCTURAL_PARAMETERS[name]
+        assert descriptor.additional_constraints == 'one of: ' + ', '.join(choices)
+    assert 'openvino' in CHOICES['backend'] and '' in CHOICES['precision']
+
+
+@pytest.mark.parametrize('name, value, configured, reason', [
+    ('backend', 'tensorrt', False, "backend 'tensorrt' is not one of: 'torch'"),
+    ('resize', 'crop', False, 'is not one of'),
+    ('precision', 'fp8', False, "'', 'fp32'"),
+    ('model_path', '/m.pth', True, 'deactivate and clean up'),
+    ('cameras', ['front', 'front'], False, 'must be unique'),
+    ('cameras', ['9front'], False, 'not a valid namespace'),
+    ('cameras', ['front/', 'left'], False, 'not a valid namespace'),
+    ('publish_confidence', True, True, 'outputs labels only'),
+])
+def test_invalid_values_are_refused_with_a_reason(name, value, configured, reason):
+    assert reason in check_parameter(name, value, configured, confidence_available=False)
+
+
+@pytest.mark.parametrize('name, value, configured', [
+    ('backend', 'openvino', False), ('precision', '', False),
+    ('cameras', ['front', 'rear/left'], False), ('cameras', [], False),
+    ('publish_confidence', True, False), ('overlay_alpha', 0.2, True), ('max_rate', 5.0, True),
+])
+def test_valid_values_pass(name, value, configured):
+    assert check_parameter(name, value, configured, confidence_available=False) is None
+
+
+def test_live_parameters_are_never_refused_for_being_configured():
+    for name, (default, _) in LIVE_PARAMETERS.items():
+        assert check_parameter(name, default, True, confidence_available=True) is None
+
+
+def test_emulated_precisions_are_named_by_the_probe(monkeypatch):
+    monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx2')
+    assert 'no native bf16' in emulated_precision('torch', 'cpu', 'bf16')
+    assert 'fp16 on a CPU' in emulated_precision('openvino', 'cpu', 'fp16')
+    assert emulated_precision('torch', 'cpu', '') is None
+    assert emulated_precision('onnxruntime', 'cpu', 'int8') is None
+    monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx3')
+    assert "unknown item 'avx3'" in emulated_precision('torch', 'cpu', 'fp32')
