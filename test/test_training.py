@@ -46,7 +46,7 @@ def _mini_camvid(tmp_path, n_train=4, n_val=2):
 
 
 def _train_config(tmp_path, **overrides):
-    from bisenet_ros.tools.train import DEFAULTS
+    from bisenet_ros.training.config import DEFAULTS
     cfg = dict(DEFAULTS, data_root=str(_mini_camvid(tmp_path)), out_dir=str(tmp_path / 'run'),
                crop_size=[96, 64], scales=[0.3, 0.4], input_size=[128, 96], batch_size=2,
                max_iter=2, eval_every=1000, warmup_iter=1, log_every=1, amp='off',
@@ -142,7 +142,7 @@ def test_camvid_lut_matches_the_readme():
 @pytest.mark.parametrize('override', ['', 'avx2'])
 def test_training_precision_asks_the_capability_probe(monkeypatch, override):
     from bisenet_ros.runtime import hardware
-    from bisenet_ros.tools.train import pick_autocast
+    from bisenet_ros.training.config import pick_autocast
     monkeypatch.setenv(hardware.ENV_OVERRIDE, override)
     cpu = torch.device('cpu')
     native = hardware.probe().cpu.native_bf16
@@ -189,7 +189,7 @@ def test_a_few_iterations_lower_the_loss_on_real_frames():
 
 @needs_camvid
 def test_train_tool_runs_evaluates_saves_and_resumes(tmp_path):
-    from bisenet_ros.tools.train import Trainer
+    from bisenet_ros.training.trainer import Trainer
     cfg = _train_config(tmp_path, output=str(tmp_path / 'best.safetensors'))
     trainer = Trainer(cfg, 'test')
     best = trainer.run()
@@ -214,7 +214,7 @@ def test_train_tool_runs_evaluates_saves_and_resumes(tmp_path):
 @needs_camvid
 def test_fine_tune_from_an_11_class_checkpoint(tmp_path):
     from bisenet_ros.checkpoint import save_checkpoint
-    from bisenet_ros.tools.train import Trainer
+    from bisenet_ros.training.trainer import Trainer
     source = build_model('bisenetv2', 11, aux=False).eval()
     fixture = tmp_path / 'eleven.safetensors'
     save_checkpoint(fixture, source, {'arch': 'bisenetv2', 'num_classes': 11,

@@ -19,8 +19,6 @@ Training from scratch with a large learning rate diverges in the first
 iterations while BatchNorm statistics settle; a short warmup avoids that.
 """
 
-import torch
-
 
 def poly_warmup_factor(it, max_iter, warmup_iter=1000, warmup_ratio=0.1, power=0.9,
                        warmup='exp'):
@@ -41,12 +39,3 @@ def poly_warmup_factor(it, max_iter, warmup_iter=1000, warmup_ratio=0.1, power=0
     span = max(1, max_iter - warmup_iter)
     progress = min(1.0, (it - warmup_iter) / span)
     return (1.0 - progress) ** power
-
-
-def poly_warmup_scheduler(optimizer, max_iter, warmup_iter=1000, warmup_ratio=0.1,
-                          power=0.9, warmup='exp', last_epoch=-1):
-    """Return a ``LambdaLR`` stepping :func:`poly_warmup_factor` once per iteration."""
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer,
-        lambda it: poly_warmup_factor(it, max_iter, warmup_iter, warmup_ratio, power, warmup),
-        last_epoch=last_epoch)
