@@ -19,14 +19,14 @@ Labels are class ids, so every geometric operation on them uses nearest
 neighbour: interpolating ids would invent classes on region borders.
 """
 
+from bisenet_ros.checkpoint import NORMALISATION
 from bisenet_ros.cityscapes import IGNORE_ID
 import cv2
 import numpy as np
 import torch
 
-# CoinCheung's Cityscapes statistics, RGB on 0..1.
-MEAN = (0.3257, 0.3690, 0.3223)
-STD = (0.2112, 0.2148, 0.2115)
+# Training from scratch follows CoinCheung's recipe and statistics.
+MEAN, STD = NORMALISATION['coincheung']
 
 
 class Compose:
