@@ -132,6 +132,23 @@ def test_transforms_never_invent_label_values():
         assert set(torch.unique(out).tolist()) <= allowed
 
 
+@pytest.mark.parametrize('source', ['coincheung', 'mmseg'])
+def test_crop_padding_normalises_to_zero_with_the_checkpoints_own_mean(source):
+    from bisenet_ros.checkpoint import NORMALISATION
+    mean, std = NORMALISATION[source]
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    label = np.zeros((20, 30), np.uint8)
+    # No scaling, flip or jitter: only the crop pads (to 64x48) and normalises.
+    transform = train_transform((64, 48), scales=(1.0, 1.0), jitter=0.0, mean=mean, std=std,
+                                rng=rng)
+    img, target = transform(rgb, label)
+    padded = (target == 255).numpy()
+    assert padded.sum() == 64 * 48 - 20 * 30
+    # 8-bit rounding of the mean leaves at most half a grey level.
+    assert np.abs(img.numpy()[:, padded]).max() < 0.5 / 255 / min(std)
+
+
 def test_camvid_lut_matches_the_readme():
     lut = camvid_to_train_id_lut()
     assert lut[:12].tolist() == [10, 2, 5, 0, 1, 8, 7, 4, 13, 11, 12, 255]

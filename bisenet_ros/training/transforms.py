@@ -74,14 +74,15 @@ class RandomCrop:
     Crop ``(width, height)``; pad first where the input is smaller.
 
     The label pad is the ignore id, so padding never teaches a class; the image
-    pad is the dataset mean, which normalises to zero.
+    pad is ``mean`` (the normalisation the network is trained with), so it
+    normalises to zero.
     """
 
-    def __init__(self, size, ignore=IGNORE_ID, rng=None):
+    def __init__(self, size, ignore=IGNORE_ID, rng=None, mean=MEAN):
         self.size = tuple(size)
         self.ignore = ignore
         self.rng = rng or np.random.default_rng()
-        self.fill = tuple(int(round(m * 255)) for m in MEAN)
+        self.fill = tuple(int(round(m * 255)) for m in mean)
 
     def __call__(self, rgb, label):
         cw, ch = self.size
@@ -156,7 +157,7 @@ def train_transform(crop_size, scales=(0.75, 2.0), jitter=0.4, mean=MEAN, std=ST
     rng = rng or np.random.default_rng()
     return Compose([
         RandomScale(scales, rng),
-        RandomCrop(crop_size, rng=rng),
+        RandomCrop(crop_size, rng=rng, mean=mean),
         RandomHorizontalFlip(0.5, rng),
         ColorJitter(jitter, jitter, jitter, rng),
         ToTensor(mean, std),
