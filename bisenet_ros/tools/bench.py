@@ -44,7 +44,7 @@ from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
-from bisenet_ros.tools import inputs
+from bisenet_ros.tools import inputs, samples
 import cv2
 import numpy as np
 import torch
@@ -59,27 +59,11 @@ DEFAULT_CONFIGS = ('torch:fp32:contiguous', 'torch:fp32', 'torch:bf16', 'onnxrun
 STAGES = ('pre_ms', 'network_ms', 'post_ms', 'render_ms', 'end_to_end_ms')
 
 
-def street_frames(folder):
-    """Return real RGB frames: images of the folder plus the first frame of each video."""
-    folder = Path(folder)
-    frames = [inputs.read_rgb(p) for p in inputs.image_files(folder)]
-    for video in sorted(p for p in folder.iterdir() if p.suffix in inputs.VIDEO_SUFFIXES):
-        for index, rgb in enumerate(inputs.video_frames(video)):
-            if index % 30 == 0:
-                frames.append(rgb)
-            if index >= 90:
-                break
-    return frames
-
-
-def synthetic_frames(count=4):
-    """Return smooth synthetic street-like frames (sky, buildings, road bands)."""
-    rng = np.random.default_rng(0)
-    frames = []
-    for _ in range(count):
-        small = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8)
-        frames.append(cv2.resize(small, (1024, 512), interpolation=cv2.INTER_CUBIC))
-    return frames
+def sample_frames(folder=None):
+    """Return real frames of ``folder`` (4 per video, 1 s apart at 30 fps), else a drawn scene."""
+    if folder is None:
+        return list(samples.generated_scene(4, 1024, 512))
+    return samples.read_frames(folder, per_video=4, step=30)
 
 
 def _percentile(values, q):
@@ -153,13 +137,13 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
     agreement = _agreement(segmenters, configs[0], batches)
     rows = []
     base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
-    for config, samples in times.items():
+    for config, timings in times.items():
         row = {'config': config, 'backend': config.split(':')[0],
                'precision': config.split(':')[1],
                'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                'model': model_path.name, 'describe': segmenters[config].describe()}
         for stage in STAGES:
-            values = [t[stage] for t in samples]
+            values = [t[stage] for t in timings]
             row[f'{stage[:-3]}_median_ms'] = statistics.median(values)
             row[f'{stage[:-3]}_p90_ms'] = _percentile(values, 90)
         row['speedup_vs_torch_fp32'] = base / row['end_to_end_median_ms']
@@ -219,10 +203,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.archs, args.sizes, args.batches, args.repeats = ['bisenetv2'], ['1024x512'], [1], 8
-    folder = args.frames or (STREET if STREET.is_dir() else None)
-    frames = street_frames(folder) if folder else synthetic_frames()
+    folder = args.frames or (samples.STREET if samples.STREET.is_dir() else None)
+    frames = sample_frames(folder)
     source = str(folder) if folder else 'synthetic frames'
-    calibration_dir = args.calibration or (CALIBRATION if CALIBRATION.is_dir() else None)
+    calibration_dir = args.calibration or (
+        samples.CALIBRATION if samples.CALIBRATION.is_dir() else None)
     calibration = ([inputs.read_rgb(p) for p in
                     inputs.image_files(calibration_dir)[:args.calibration_count]]
                    if calibration_dir else frames)

@@ -47,7 +47,8 @@ import time
 
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.runtime import hardware, Segmenter
-from bisenet_ros.tools.bench import STREET, street_frames, synthetic_frames
+from bisenet_ros.tools import samples
+from bisenet_ros.tools.bench import sample_frames
 from bisenet_ros.tools.processes import stop_process
 import cv2
 
@@ -171,7 +172,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     args.size = tuple(int(v) for v in args.size.split('x'))
     print(f'hardware: {hardware.probe().summary()}', flush=True)
-    frames = street_frames(STREET) if STREET.is_dir() else synthetic_frames()
+    frames = sample_frames(samples.STREET if samples.STREET.is_dir() else None)
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
     seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
                     input_size=args.size, threads=args.threads, max_batch=1)

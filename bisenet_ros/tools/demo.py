@@ -36,50 +36,28 @@ import time
 
 from bisenet_ros.image_msgs import image_to_rgb
 from bisenet_ros.resources import config_path, demo_model_path
-from bisenet_ros.tools import bags
-from bisenet_ros.tools import inputs
+from bisenet_ros.tools import bags, inputs, samples
 from bisenet_ros.tools.processes import stop_process
 import cv2
 import numpy as np
 
-STREET = Path(__file__).resolve().parents[3] / 'shared' / 'samples' / 'street'
 IMAGE = 'sensor_msgs/msg/Image'
 CAMERA = '/camera'
 OUTPUTS = ('labels', 'color', 'overlay')
 PROCESSING = 'processing time p50 / p95 (ms)'
 
 
-def generated_scene(count, width=640, height=360):
-    """Yield frames of a drawn street: sky, buildings, road, a car driving across."""
-    for index in range(count):
-        frame = np.zeros((height, width, 3), dtype=np.uint8)
-        frame[:height // 3] = (110, 160, 220)
-        for x in range(0, width, 90):
-            top = height // 6 + (x * 37) % (height // 5)
-            frame[top:height // 2, x:x + 80] = (120 + x % 60, 110, 100)
-        frame[height // 2:] = (90, 90, 95)
-        frame[height * 3 // 4 - 2:height * 3 // 4 + 2, ::40] = (230, 230, 230)
-        car_x = (index * 25) % (width - 120)
-        frame[height // 2 + 30:height // 2 + 90, car_x:car_x + 120] = (20, 40, 150)
-        yield frame
-
-
 def source_frames(source, count):
     """Return (frames, description) for a video, folder, the street samples or a scene."""
-    if source is None and STREET.is_dir():
-        source = STREET
-        desc = f'the street samples in {STREET}'
+    if source is None and samples.STREET.is_dir():
+        source = samples.STREET
+        desc = f'the street samples in {samples.STREET}'
     elif source is None:
-        return list(generated_scene(count)), 'a generated street scene (../shared is absent)'
+        return (list(samples.generated_scene(count)),
+                'a generated street scene (../shared is absent)')
     else:
         desc = str(source)
-    source = Path(source)
-    if source.is_dir():
-        frames = [inputs.read_rgb(p) for p in inputs.image_files(source)]
-        for video in sorted(p for p in source.iterdir() if p.suffix in inputs.VIDEO_SUFFIXES):
-            frames.extend(f for i, f in zip(range(count), inputs.video_frames(video)))
-    else:
-        frames = [f for _, f in zip(range(count), inputs.video_frames(source))]
+    frames = samples.read_frames(source, count)
     if not frames:
         raise SystemExit(f'bisenet-demo: no frames in {source}')
     frames = [cv2.resize(f, (640, round(640 * f.shape[0] / f.shape[1])))
