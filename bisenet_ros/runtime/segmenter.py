@@ -37,14 +37,14 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import (BACKENDS, BackendUnavailableError, check_choice,
                                           DEVICES, PRECISIONS)
-from bisenet_ros.runtime.processing import (LABEL_RESIZE, labels_at_source, Normaliser, place,
-                                            RESIZE_POLICIES, STRIDE, validate_image)
+from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, LABEL_RESIZE,
+                                            labels_at_source, Normaliser, place,
+                                            RESIZE_POLICIES, validate_image)
 import cv2
 import numpy as np
 import torch
 
 LOG = logging.getLogger('bisenet_ros.runtime')
-DEFAULT_INPUT_SIZE = (1024, 512)
 
 
 @dataclass
@@ -54,14 +54,6 @@ class SegmentationResult:
     labels: np.ndarray
     confidence: np.ndarray = None
     timings: dict = field(default_factory=dict)
-
-
-def _check_input_size(input_size):
-    width, height = (int(v) for v in input_size)
-    if width <= 0 or height <= 0 or width % STRIDE or height % STRIDE:
-        raise ValueError(f'input_size must be (W, H) positive multiples of {STRIDE}, got '
-                         f'{tuple(input_size)}')
-    return width, height
 
 
 def _file_digest(path):
@@ -142,7 +134,7 @@ class Segmenter:
         if model is not None:
             self.info = info
             self.normaliser = Normaliser(info.mean, info.std)
-            self.input_size = _check_input_size(
+            self.input_size = check_input_size(
                 input_size or info.input_size or DEFAULT_INPUT_SIZE)
             from bisenet_ros.runtime.backends.torch_backend import TorchBackend
             self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
@@ -155,7 +147,7 @@ class Segmenter:
         else:
             model, self.info = load_checkpoint(self.model_path, arch=arch)
             self.normaliser = Normaliser(self.info.mean, self.info.std)
-            self.input_size = _check_input_size(
+            self.input_size = check_input_size(
                 input_size or self.info.input_size or DEFAULT_INPUT_SIZE)
             if backend == 'torch':
                 from bisenet_ros.runtime.backends.torch_backend import TorchBackend

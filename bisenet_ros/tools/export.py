@@ -36,7 +36,7 @@ import tempfile
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
 from bisenet_ros.runtime.export import (export_onnx, ExportVerificationError, OUTPUT_KINDS,
                                         read_metadata, verify_against_torch)
-from bisenet_ros.runtime.processing import Normaliser, place
+from bisenet_ros.runtime.processing import check_input_size, DEFAULT_INPUT_SIZE, Normaliser, place
 from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8
 from bisenet_ros.tools.inputs import image_files, read_rgb
 import numpy as np
@@ -88,9 +88,10 @@ def main(argv=None):
     except CheckpointError as exc:
         print(f'bisenet-export: {exc}', file=sys.stderr)
         return 1
-    size = tuple(args.input_size or info.input_size or (1024, 512))
-    if size[0] % 32 or size[1] % 32:
-        print(f'bisenet-export: input size {size} must be multiples of 32', file=sys.stderr)
+    try:
+        size = check_input_size(args.input_size or info.input_size or DEFAULT_INPUT_SIZE)
+    except ValueError as exc:
+        print(f'bisenet-export: {exc}', file=sys.stderr)
         return 2
     if args.precision == 'int8' and not args.calibration:
         print('bisenet-export: int8 needs --calibration with real frames', file=sys.stderr)

@@ -19,6 +19,7 @@ Also the device and autocast precision the settings resolve to on this machine.
 """
 
 from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime.processing import check_input_size
 from bisenet_ros.training.datasets import CLASS_PRESETS
 import torch
 import yaml
@@ -79,9 +80,10 @@ def load_config(path=None, overrides=None):
     if cfg['data_root'] is None:
         raise SystemExit('data_root is required (--data-root or in the config)')
     for key in ('crop_size', 'input_size'):
-        w, h = cfg[key]
-        if w % 32 or h % 32:
-            raise SystemExit(f'{key} {cfg[key]} must be multiples of 32 (W, H)')
+        try:
+            check_input_size(cfg[key])
+        except ValueError as exc:
+            raise SystemExit(f'{key}: {exc}') from None
     return cfg
 
 
