@@ -76,7 +76,7 @@ def test_int8_export_below_the_minimum_fails_and_leaves_no_file(checkpoint, fram
     code, printed = _export(capsys, checkpoint, '-o', out, '--input-size', *SIZE,
                             '--precision', 'int8', '--calibration', frames)
     assert code == 3 and not out.exists()
-    assert 'of held-out pixels as fp32 does (need --min-agreement 99.50%' in printed.err
+    assert 'held-out calibration frames, below --min-agreement 99.50%' in printed.err
 
 
 def test_int8_export_without_frames_is_refused(checkpoint, tmp_path, capsys):

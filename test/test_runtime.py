@@ -388,3 +388,17 @@ def test_render_outputs_gives_exactly_the_wanted_outputs(wanted):
     assert 'confidence' not in render_outputs(rgb, labels, lut, {'confidence'}, 0.5, None)
     with pytest.raises(ValueError, match="unknown outputs \\['depth'\\]"):
         render_outputs(rgb, labels, lut, {'depth'})
+
+
+def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
+    from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
+    model, info = load_checkpoint(checkpoint)
+    meta = info.to_metadata()
+    rebuilt = CheckpointInfo.from_metadata(meta, info.path, info.source)
+    assert rebuilt.to_metadata() == meta and (rebuilt.path, rebuilt.source) == (info.path,
+                                                                                info.source)
+    seg = Segmenter.from_model(model, info, input_size=SIZE)
+    assert seg.model_path == checkpoint and seg.class_names == torch_seg.class_names
+    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
+        assert np.array_equal(ours.labels, ref.labels)

@@ -83,6 +83,17 @@ class CheckpointInfo:
         except AttributeError:
             raise KeyError(name) from None
 
+    @classmethod
+    def from_metadata(cls, metadata, path='', source='bisenet_ros'):
+        """Return the info a ``to_metadata`` dict (e.g. an exported file's) describes."""
+        meta = dict(metadata)
+        size = meta.get('input_size')
+        return cls(arch=meta['arch'], source=source, variant=meta.get('variant', 'coincheung'),
+                   num_classes=meta['num_classes'], class_names=tuple(meta['class_names']),
+                   palette=tuple(tuple(c) for c in meta['palette']), mean=tuple(meta['mean']),
+                   std=tuple(meta['std']), input_size=tuple(size) if size else None,
+                   path=str(path), metadata=meta)
+
     def to_metadata(self):
         """Return the metadata dict ``save_checkpoint`` stores for this network."""
         meta = dict(self.metadata)

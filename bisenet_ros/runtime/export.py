@@ -149,3 +149,27 @@ def verify_against_torch(onnx_path, model, inputs, min_agreement=0.999, rel_tol=
             f'ONNX argmax agrees with torch on {figures["argmax_agreement"]:.4%} of pixels '
             f'(need {min_agreement:.2%})')
     return figures
+
+
+def export_verified(model, info, path, input_size, outputs='logits', probe=None):
+    """
+    Write ``model`` to ``path`` as a verified ONNX file; return the verification figures.
+
+    The graph is written under a temporary name, compared with torch on
+    ``probe`` (normalised (N, 3, H, W); None = two random inputs) and renamed
+    only once it passes, so a failed or interrupted export leaves no file at
+    ``path``. The Segmenter's cache and bisenet-export both export through here.
+    """
+    path = Path(path)
+    if probe is None:
+        width, height = input_size
+        probe = np.random.default_rng(0).standard_normal((2, 3, height, width),
+                                                         dtype=np.float32)
+    partial = path.with_name(path.name + '.partial')
+    try:
+        export_onnx(model, info.to_metadata(), partial, input_size, outputs)
+        figures = verify_against_torch(partial, model, probe)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return figures

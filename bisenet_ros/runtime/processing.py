@@ -110,6 +110,13 @@ class Normaliser:
         return out
 
 
+def prepare_batch(images, normaliser, resize, input_size, placements=None):
+    """Return (normalised (N, 3, H, W) batch, placements) for same-sized placements."""
+    if placements is None:
+        placements = [place(img.shape[1], img.shape[0], resize, input_size) for img in images]
+    return normaliser.batch(images, placements), placements
+
+
 def validate_image(image, index=0):
     """Raise ValueError unless ``image`` is an (H, W, 3) uint8 RGB array."""
     if not isinstance(image, np.ndarray):

@@ -98,6 +98,8 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8'):
         raise ValueError(f'int8 activations must be one of {sorted(ACTIVATIONS.values())}, '
                          f'not {activations!r}')
     fp32_path, out_path = Path(fp32_path), Path(out_path)
+    # Written under a temporary name: a file at out_path is always complete.
+    partial = out_path.with_name(out_path.name + '.partial')
     calibration, check = _split_frames(frames)
     metadata = read_metadata(fp32_path)
     proto = onnx.load(str(fp32_path))
@@ -110,18 +112,46 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8'):
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / 'prepared.onnx'
         quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(out_path), _Batches(calibration),
+        quantize_static(str(prepared), str(partial), _Batches(calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=tail,
                         extra_options={'ActivationSymmetric': symmetric})
-    agreement = label_agreement(fp32_path, out_path, check)
-    proto = onnx.load(str(out_path))
-    set_metadata(proto, dict(metadata, precision='int8', int8_activations=activations,
-                             calibration_frames=len(calibration), int8_agreement=agreement,
-                             int8_check_frames=len(check)))
-    onnx.save(proto, str(out_path), save_as_external_data=False)
+    try:
+        agreement = label_agreement(fp32_path, partial, check)
+        proto = onnx.load(str(partial))
+        set_metadata(proto, dict(metadata, precision='int8', int8_activations=activations,
+                                 calibration_frames=len(calibration), int8_agreement=agreement,
+                                 int8_check_frames=len(check)))
+        onnx.save(proto, str(partial), save_as_external_data=False)
+        partial.replace(out_path)
+    finally:
+        partial.unlink(missing_ok=True)
     LOG.info('wrote int8 model %s (calibrated on %d frames; labels %.2f %% as fp32 on %d '
              'held-out frames)', out_path, len(calibration), 100 * agreement, len(check))
     return agreement
+
+
+def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement'):
+    """
+    Return why an int8 file with ``metadata`` misses ``min_agreement``, or None.
+
+    The agreement is the one ``quantize_int8`` measured on held-out frames;
+    ``setting`` names the knob the user lowers to accept the file anyway.
+    """
+    agreement = metadata.get('int8_agreement')
+    if agreement is None:
+        return None if min_agreement <= 0 else (
+            f'the file holds no measured int8 agreement; export it again with '
+            f'bisenet-export, or set {setting} to 0 to run it unchecked')
+    if agreement >= min_agreement:
+        return None
+    return (f'{int8_measurement(metadata)}, below {setting} {min_agreement:.2%}; use bf16 where '
+            f'the CPU has native bf16 (close to fp32), or lower {setting} to accept this')
+
+
+def int8_measurement(metadata):
+    """Return the sentence that states an int8 file's measured agreement."""
+    return (f'int8 labels {metadata["int8_agreement"]:.2%} of pixels as fp32 did on '
+            f'{metadata.get("int8_check_frames")} held-out calibration frames')

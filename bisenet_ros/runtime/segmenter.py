@@ -37,9 +37,12 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import (BACKENDS, BackendUnavailableError, check_choice,
                                           DEVICES, PRECISIONS)
+from bisenet_ros.runtime.export import export_verified
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, LABEL_RESIZE,
                                             labels_at_source, Normaliser, place,
-                                            RESIZE_POLICIES, validate_image)
+                                            prepare_batch, RESIZE_POLICIES, validate_image)
+from bisenet_ros.runtime.quantize import (ACTIVATIONS, int8_measurement, int8_shortfall,
+                                          quantize_int8)
 import cv2
 import numpy as np
 import torch
@@ -89,16 +92,57 @@ class Segmenter:
     int8 model that labels fewer pixels as fp32 did on its held-out frames),
     ``max_batch`` (images per forward pass), ``channels_last`` (torch memory
     layout: NHWC is faster on CPUs with oneDNN and on tensor cores).
-    ``model`` and ``info`` run an in-memory network (e.g. during training)
-    with the torch backend instead of loading ``model_path``.
+    ``Segmenter.from_model`` runs an in-memory network (e.g. during training).
     """
 
     def __init__(self, model_path=None, backend='torch', device='cpu', input_size=None,
                  precision=None, resize='stretch', label_resize='nearest', confidence=False,
                  threads=None, providers=None, cache_dir=None, calibration_images=None,
-                 max_batch=4, arch=None, channels_last=True, model=None, info=None,
-                 int8_min_agreement=0.995):
+                 max_batch=4, arch=None, channels_last=True, int8_min_agreement=0.995):
         """Load the model and create the backend; raise ValueError for unknown choices."""
+        self._set_options(backend, device, precision, resize, label_resize, confidence,
+                          threads, max_batch, int8_min_agreement, cache_dir)
+        if model_path is None:
+            model_path = demo_model_path()
+            if model_path is None:
+                raise FileNotFoundError('no model_path given and this install has no '
+                                        'demonstration model')
+            LOG.info('no model given: using the shipped demonstration model %s '
+                     '(CamVid-trained, research and personal use only)', model_path)
+        self.model_path = Path(model_path)
+        if self.model_path.suffix == '.onnx':
+            if backend == 'torch':
+                raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime '
+                                 'or openvino')
+            self._open_onnx(backend, self.model_path, device, precision, providers, threads,
+                            input_size)
+        else:
+            model, info = load_checkpoint(self.model_path, arch=arch)
+            if backend == 'torch':
+                self._run_in_torch(model, info, device, precision, input_size, channels_last)
+            else:
+                self._take_info(info, input_size)
+                onnx_path = self._exported(model, precision, calibration_images, backend)
+                self._open_onnx(backend, onnx_path, device, precision, providers, threads,
+                                self.input_size)
+        self._finish(int8_min_agreement)
+
+    @classmethod
+    def from_model(cls, model, info, device='cpu', precision=None, input_size=None,
+                   resize='stretch', label_resize='nearest', confidence=False, max_batch=4,
+                   channels_last=True):
+        """Return a torch Segmenter over an in-memory ``model`` described by ``info``."""
+        segmenter = cls.__new__(cls)
+        segmenter._set_options('torch', device, precision, resize, label_resize, confidence,
+                               None, max_batch, 0.0, None)
+        segmenter.model_path = Path(info.path or '<in-memory model>')
+        segmenter._run_in_torch(model, info, device, precision, input_size, channels_last)
+        segmenter._finish(0.0)
+        return segmenter
+
+    def _set_options(self, backend, device, precision, resize, label_resize, confidence,
+                     threads, max_batch, int8_min_agreement, cache_dir):
+        """Check the choices (before any loading or export) and keep them."""
         check_choice('backend', backend, BACKENDS)
         check_choice('device', device, DEVICES)
         if precision is not None:
@@ -111,18 +155,6 @@ class Segmenter:
             raise ValueError(f'max_batch must be >= 1, got {max_batch}')
         if not 0.0 <= float(int8_min_agreement) <= 1.0:
             raise ValueError(f'int8_min_agreement must be within 0..1, got {int8_min_agreement}')
-        if model is not None:
-            if backend != 'torch' or info is None:
-                raise ValueError('an in-memory model needs backend torch and its info')
-            model_path = info.path or '<in-memory model>'
-        elif model_path is None:
-            model_path = demo_model_path()
-            if model_path is None:
-                raise FileNotFoundError('no model_path given and this install has no '
-                                        'demonstration model')
-            LOG.info('no model given: using the shipped demonstration model %s '
-                     '(CamVid-trained, research and personal use only)', model_path)
-        self.model_path = Path(model_path)
         self.resize = resize
         self.label_resize = label_resize
         self.confidence = bool(confidence)
@@ -131,42 +163,19 @@ class Segmenter:
         if threads:
             torch.set_num_threads(int(threads))
             cv2.setNumThreads(int(threads))
-        if model is not None:
-            self.info = info
-            self.normaliser = Normaliser(info.mean, info.std)
-            self.input_size = check_input_size(
-                input_size or info.input_size or DEFAULT_INPUT_SIZE)
-            from bisenet_ros.runtime.backends.torch_backend import TorchBackend
-            self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
-        elif self.model_path.suffix == '.onnx':
-            if backend == 'torch':
-                raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime '
-                                 'or openvino')
-            self._init_onnx(backend, self.model_path, device, precision, providers, threads,
-                            input_size)
-        else:
-            model, self.info = load_checkpoint(self.model_path, arch=arch)
-            self.normaliser = Normaliser(self.info.mean, self.info.std)
-            self.input_size = check_input_size(
-                input_size or self.info.input_size or DEFAULT_INPUT_SIZE)
-            if backend == 'torch':
-                from bisenet_ros.runtime.backends.torch_backend import TorchBackend
-                self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
-            else:
-                file_precision = 'int8' if precision == 'int8' else 'fp32'
-                onnx_path = self._exported(model, file_precision, calibration_images, backend)
-                self._init_onnx(backend, onnx_path, device, precision, providers, threads,
-                                self.input_size)
-        if self.resize == 'native' and self.backend.fixed_input_size:
-            raise ValueError('resize policy native needs backend torch: an ONNX model has a '
-                             'fixed input size (use stretch or letterbox)')
-        self.lut = render.palette_lut(self.info.palette)
-        if getattr(self.backend, 'precision', None) == 'int8':
-            self._check_int8(float(int8_min_agreement))
-        LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
-                 self.backend.describe(), *self.input_size, self.resize)
 
-    def _init_onnx(self, backend, onnx_path, device, precision, providers, threads,
+    def _take_info(self, info, input_size):
+        """Keep the model's facts; the input size is the caller's, else the model's own."""
+        self.info = info
+        self.normaliser = Normaliser(info.mean, info.std)
+        self.input_size = check_input_size(input_size or info.input_size or DEFAULT_INPUT_SIZE)
+
+    def _run_in_torch(self, model, info, device, precision, input_size, channels_last):
+        from bisenet_ros.runtime.backends.torch_backend import TorchBackend
+        self._take_info(info, input_size)
+        self.backend = TorchBackend(model, device, precision or 'fp32', channels_last)
+
+    def _open_onnx(self, backend, onnx_path, device, precision, providers, threads,
                    input_size):
         """Create an ONNX-graph backend and take the model's facts from the file."""
         if backend == 'openvino':
@@ -177,13 +186,7 @@ class Segmenter:
             self.backend = OnnxRuntimeBackend(onnx_path, device, precision, providers,
                                               threads, self.max_batch,
                                               self.cache_dir / 'tensorrt')
-        meta = self.backend.metadata
-        self.info = CheckpointInfo(
-            arch=meta['arch'], source='onnx', variant=meta.get('variant', 'coincheung'),
-            num_classes=meta['num_classes'], class_names=tuple(meta['class_names']),
-            palette=tuple(tuple(c) for c in meta['palette']), mean=tuple(meta['mean']),
-            std=tuple(meta['std']), input_size=tuple(meta['input_size']),
-            path=str(onnx_path), metadata=meta)
+        self.info = CheckpointInfo.from_metadata(self.backend.metadata, onnx_path, 'onnx')
         self.normaliser = Normaliser(self.info.mean, self.info.std)
         self.input_size = self.backend.fixed_input_size
         if input_size is not None and tuple(input_size) != self.input_size:
@@ -195,28 +198,31 @@ class Segmenter:
         if self.confidence and not self.supports_confidence:
             raise ValueError('confidence requested but this ONNX model outputs labels only')
 
+    def _finish(self, int8_min_agreement):
+        """Run the checks that need the backend; build the palette; log what runs."""
+        if self.resize == 'native' and self.backend.fixed_input_size:
+            raise ValueError('resize policy native needs backend torch: an ONNX model has a '
+                             'fixed input size (use stretch or letterbox)')
+        if getattr(self.backend, 'precision', None) == 'int8':
+            self._check_int8(float(int8_min_agreement))
+        self.lut = render.palette_lut(self.info.palette)
+        LOG.info('segmenter: %s, %s input %dx%d, resize %s', self.info.arch,
+                 self.backend.describe(), *self.input_size, self.resize)
+
     def _check_int8(self, min_agreement):
         """Refuse an int8 model whose measured label agreement is below ``min_agreement``."""
         meta = self.backend.metadata
-        agreement = meta.get('int8_agreement')
-        if agreement is None:
-            if min_agreement > 0:
-                raise ValueError(f'{self.info.path} holds no measured int8 agreement; export it '
-                                 'again with bisenet-export, or set int8_min_agreement to 0 to '
-                                 'run it unchecked')
+        shortfall = int8_shortfall(meta, min_agreement)
+        if shortfall:
+            raise ValueError(f'{self.info.path}: {shortfall}')
+        if meta.get('int8_agreement') is None:
             LOG.warning('int8 model without a measured agreement, run unchecked')
-            return
-        measured = (f'int8 labels {agreement:.2%} of pixels as fp32 did on '
-                    f'{meta.get("int8_check_frames")} held-out calibration frames')
-        if agreement < min_agreement:
-            raise ValueError(f'{measured}, below int8_min_agreement {min_agreement:.2%}; use '
-                             'bf16 where the CPU has it (close to fp32), or lower '
-                             'int8_min_agreement to accept this')
-        LOG.info('%s (int8_min_agreement %.2f %%)', measured, 100 * min_agreement)
+        else:
+            LOG.info('%s (int8_min_agreement %.2f %%)', int8_measurement(meta),
+                     100 * min_agreement)
 
     def _exported(self, model, precision, calibration_images, backend):
         """Return a cached ONNX export of the checkpoint for this size and precision."""
-        from bisenet_ros.runtime.export import export_onnx, verify_against_torch
         outputs = 'logits' if self.label_resize == 'logits' else (
             'labels+confidence' if self.confidence else 'labels')
         width, height = self.input_size
@@ -225,26 +231,19 @@ class Segmenter:
         fp32_path = self.cache_dir / 'onnx' / f'{stem}-fp32.onnx'
         if not fp32_path.exists():
             LOG.info('exporting %s to %s', self.model_path, fp32_path)
-            partial = fp32_path.with_suffix('.partial')
-            export_onnx(model, self.info.to_metadata(), partial, self.input_size, outputs)
-            probe = np.random.default_rng(0).standard_normal((1, 3, height, width),
-                                                             dtype=np.float32)
-            verify_against_torch(partial, model, probe)
-            partial.rename(fp32_path)
+            fp32_path.parent.mkdir(parents=True, exist_ok=True)
+            export_verified(model, self.info, fp32_path, self.input_size, outputs)
         if precision != 'int8':
             return fp32_path
         if not calibration_images:
             raise ValueError('precision int8 from a checkpoint needs calibration_images (real '
                              'frames), or an int8 .onnx made with bisenet-export')
-        from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8
         activations = ACTIVATIONS[backend]
         int8_path = self.cache_dir / 'onnx' / (f'{stem}-int8-{activations}-'
                                                f'{_frames_digest(calibration_images)}.onnx')
         if not int8_path.exists():
             batches = [self.preprocess([image])[0] for image in calibration_images]
-            partial = int8_path.with_suffix('.partial')
-            quantize_int8(fp32_path, partial, batches, activations)
-            partial.rename(int8_path)
+            quantize_int8(fp32_path, int8_path, batches, activations)
         return int8_path
 
     @property
@@ -267,11 +266,9 @@ class Segmenter:
         """Return what runs, for logs and diagnostics."""
         return self.backend.describe()
 
-    def preprocess(self, images):
+    def preprocess(self, images, placements=None):
         """Return (normalised (N, 3, H, W) batch, placements) of same-sized placements."""
-        placements = [place(img.shape[1], img.shape[0], self.resize, self.input_size)
-                      for img in images]
-        return self.normaliser.batch(images, placements), placements
+        return prepare_batch(images, self.normaliser, self.resize, self.input_size, placements)
 
     def segment(self, images, confidence=None):
         """
@@ -288,21 +285,23 @@ class Segmenter:
         if want_confidence and not self.supports_confidence:
             raise ValueError('this model was exported without confidence output')
         results = [None] * len(images)
+        placements = [place(image.shape[1], image.shape[0], self.resize, self.input_size)
+                      for image in images]
         groups = {}
-        for index, image in enumerate(images):
-            net = place(image.shape[1], image.shape[0], self.resize, self.input_size).network
-            groups.setdefault(net, []).append(index)
+        for index, placement in enumerate(placements):
+            groups.setdefault(placement.network, []).append(index)
         for indices in groups.values():
             for start in range(0, len(indices), self.max_batch):
                 chunk = indices[start:start + self.max_batch]
-                outs = self._segment_batch([images[i] for i in chunk], want_confidence)
+                outs = self._segment_batch([images[i] for i in chunk],
+                                           [placements[i] for i in chunk], want_confidence)
                 for i, result in zip(chunk, outs):
                     results[i] = result
         return results
 
-    def _segment_batch(self, images, confidence):
+    def _segment_batch(self, images, placements, confidence):
         t0 = time.perf_counter()
-        batch, placements = self.preprocess(images)
+        batch, _ = self.preprocess(images, placements)
         t1 = time.perf_counter()
         outputs = self.backend.run(batch)
         if 'logits' in outputs and outputs['logits'].device.type == 'cuda':

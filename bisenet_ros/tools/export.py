@@ -34,10 +34,11 @@ import sys
 import tempfile
 
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
-from bisenet_ros.runtime.export import (export_onnx, ExportVerificationError, OUTPUT_KINDS,
-                                        read_metadata, verify_against_torch)
-from bisenet_ros.runtime.processing import check_input_size, DEFAULT_INPUT_SIZE, Normaliser, place
-from bisenet_ros.runtime.quantize import ACTIVATIONS, quantize_int8
+from bisenet_ros.runtime.export import (export_verified, ExportVerificationError, OUTPUT_KINDS,
+                                        read_metadata)
+from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, Normaliser,
+                                            prepare_batch)
+from bisenet_ros.runtime.quantize import ACTIVATIONS, int8_shortfall, quantize_int8
 from bisenet_ros.tools.inputs import image_files, read_rgb
 import numpy as np
 
@@ -69,11 +70,8 @@ def _parser():
 def _frames(folder, count, input_size, info):
     """Return normalised (1, 3, H, W) arrays of up to ``count`` images of ``folder``."""
     normaliser = Normaliser(info.mean, info.std)
-    batches = []
-    for path in image_files(folder)[:count]:
-        rgb = read_rgb(path)
-        batches.append(normaliser.batch([rgb], [place(rgb.shape[1], rgb.shape[0], 'stretch',
-                                                      input_size)]))
+    batches = [prepare_batch([read_rgb(path)], normaliser, 'stretch', input_size)[0]
+               for path in image_files(folder)[:count]]
     if not batches:
         raise SystemExit(f'bisenet-export: no images in {folder}')
     return batches
@@ -102,19 +100,17 @@ def main(argv=None):
              .standard_normal((2, 3, size[1], size[0]), dtype=np.float32))
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = args.output if args.precision == 'fp32' else Path(tmp) / 'fp32.onnx'
-        export_onnx(model, info.to_metadata(), fp32, size, args.outputs)
         try:
-            figures = verify_against_torch(fp32, model, probe)
+            figures = export_verified(model, info, fp32, size, args.outputs, probe)
             if args.precision == 'int8':
                 agreement = quantize_int8(fp32, args.output, frames,
                                           ACTIVATIONS[args.int8_for])
+                meta = read_metadata(args.output)
                 figures['int8'] = {'argmax_agreement_vs_fp32': agreement,
-                                   'held_out_frames':
-                                       read_metadata(args.output)['int8_check_frames']}
-                if agreement < args.min_agreement:
-                    raise ExportVerificationError(
-                        f'int8 labels {agreement:.2%} of held-out pixels as fp32 does (need '
-                        f'--min-agreement {args.min_agreement:.2%}; lower it to keep the file)')
+                                   'held_out_frames': meta['int8_check_frames']}
+                shortfall = int8_shortfall(meta, args.min_agreement, '--min-agreement')
+                if shortfall:
+                    raise ExportVerificationError(shortfall)
         except ExportVerificationError as exc:
             print(f'bisenet-export: verification FAILED: {exc}', file=sys.stderr)
             args.output.unlink(missing_ok=True)

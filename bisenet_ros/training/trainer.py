@@ -267,8 +267,8 @@ class Trainer:
         cfg = self.cfg
         # The runtime's own path, as users will run the model; logits are upsampled
         # before the argmax, as the reference evaluation does.
-        segmenter = Segmenter(
-            model=self.model, info=self.info, device=self.device.type,
+        segmenter = Segmenter.from_model(
+            self.model, self.info, device=self.device.type,
             precision='bf16' if self.autocast_dtype == torch.bfloat16 else 'fp32',
             label_resize='logits', channels_last=bool(self.channels_last))
         try:
