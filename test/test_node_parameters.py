@@ -15,7 +15,8 @@
 """The node's parameter tables and checks, without DDS (the wiring is test_node's)."""
 
 from bisenet_ros.node.parameters import (check_parameter, CHOICES, emulated_precision,
-                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS)
+                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
+                                         unknown_parameter_warning)
 from bisenet_ros.runtime import hardware
 import pytest
 
@@ -63,3 +64,10 @@ def test_emulated_precisions_are_named_by_the_probe(monkeypatch):
     assert emulated_precision('onnxruntime', 'cpu', 'int8') is None
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx3')
     assert "unknown item 'avx3'" in emulated_precision('torch', 'cpu', 'fp32')
+
+
+def test_unknown_keys_are_named_with_what_exists():
+    typo = unknown_parameter_warning('overlay_alpah', ['image'])
+    assert "unknown parameter 'overlay_alpah' ignored" in typo and 'overlay_alpha' in typo
+    qos = unknown_parameter_warning('qos_overrides./x.subscription.depth', ['/a', '/b'])
+    assert 'QoS can be overridden for: /a, /b' in qos

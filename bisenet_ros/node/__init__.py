@@ -41,9 +41,10 @@ per-camera name when ``cameras`` lists cameras:
 - ``/diagnostics`` (diagnostic_msgs/DiagnosticArray), one status per camera.
 
 Rooms: ``parameters`` (declarations, one table of choices, checks),
-``segmentation_node`` (lifecycle and wiring), ``worker`` (what each frame goes
-through), ``diagnostics`` (/diagnostics), and the ROS-free ``frame_queue``
-(latest-frame hand-over) and ``stats`` (per-camera figures). Importing this
+``segmentation_node`` (lifecycle and wiring), ``topics`` (QoS, one camera's
+topics, the class table), ``worker`` (what each frame goes through),
+``diagnostics`` (/diagnostics), ``run`` (the process: main), and the ROS-free
+``frame_queue`` (latest-frame hand-over) and ``stats`` (per-camera figures). Importing this
 package imports no ROS: ``main`` loads the node when it runs.
 """
 
@@ -52,7 +53,7 @@ NODE_NAME = 'bisenet_segmentation'
 
 def main(args=None):
     """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
-    from bisenet_ros.node.segmentation_node import main as run
+    from bisenet_ros.node.run import main as run
     return run(args)
 
 

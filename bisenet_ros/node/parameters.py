@@ -22,6 +22,7 @@ functions of the values, so they are unit-tested without DDS.
 
 import re
 
+from bisenet_ros.node import NODE_NAME
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
 from bisenet_ros.runtime.processing import LABEL_RESIZE, RESIZE_POLICIES, STRIDE
@@ -149,3 +150,19 @@ def emulated_precision(backend, device, precision):
         return hardware.probe().refusal(backend, device, precision)
     except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
         return str(exc)
+
+
+def unknown_parameter_warning(name, qos_topics):
+    """
+    Return the warning for a --params-file / -p key that no parameter took.
+
+    ``qos_overrides.<topic>.*`` keys name a topic; ``qos_topics`` lists the
+    topics whose QoS can be overridden.
+    """
+    if name.startswith('qos_overrides.'):
+        return (f"unknown parameter '{name}' ignored: this node has no publisher or "
+                f'subscription with that topic and policy (QoS can be overridden for: '
+                f"{', '.join(qos_topics)}; policies history, depth, reliability)")
+    known = sorted(['autostart', *STRUCTURAL_PARAMETERS, *LIVE_PARAMETERS])
+    return (f"unknown parameter '{name}' ignored: {NODE_NAME} has no such parameter "
+            f"(known: {', '.join(known)}, qos_overrides.*)")

@@ -20,49 +20,29 @@ What a frame goes through lives in ``worker``; parameter tables and checks in
 does not need ROS lives outside the node package (image_msgs, runtime, render).
 """
 
-import copy
-import functools
 import gc
-import json
 import logging
-import re
-import sys
 import time
 
 from bisenet_ros.checkpoint import CheckpointError
-from bisenet_ros.cityscapes import IGNORE_ID
-from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb
 from bisenet_ros.node import NODE_NAME
 from bisenet_ros.node.diagnostics import diagnostics_array, DIAGNOSTICS_QOS
 from bisenet_ros.node.frame_queue import LatestFrames, RateLimiter
 from bisenet_ros.node.parameters import (AUTOSTART, check_parameter, emulated_precision,
-                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS)
-from bisenet_ros.node.stats import CameraStats, ErrorThrottle
+                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
+                                         unknown_parameter_warning)
+from bisenet_ros.node.stats import ErrorThrottle
+from bisenet_ros.node.topics import Camera, class_info_json, CLASS_INFO_QOS
 from bisenet_ros.node.worker import Frame, LiveSettings, Worker
-from bisenet_ros.render import OUTPUTS
 from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-import rclpy
 from rclpy.clock import Clock, ClockType
-from rclpy.exceptions import ParameterException, ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
-from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
-                       ReliabilityPolicy)
-from rclpy.qos_overriding_options import QoSOverridingOptions
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import String
 
-__all__ = ['SegmentationNode', 'main']
-
-# Outputs: reliable and volatile so RViz and `ros2 bag record` connect with their
-# defaults; a small depth so a slow consumer cannot make memory grow.
-OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
-# Latched: a consumer that starts later still gets the class table.
-CLASS_INFO_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+__all__ = ['SegmentationNode', 'StartError']
 
 
 class StartError(RuntimeError):
@@ -84,20 +64,6 @@ class _RosLogHandler(logging.Handler):
             self._ros_logger.warning(message)
         else:
             self._ros_logger.info(message)
-
-
-class _Camera:
-    """Topics and state of one camera."""
-
-    def __init__(self, name, now):
-        self.name = name
-        self.prefix = f'{name}/' if name else ''
-        self.stats = CameraStats(now)
-        self.input_topic = ''
-        self.camera_info = None
-        self.decode = image_to_rgb  # or compressed_to_rgb: chosen at configure
-        self.subscriptions = []
-        self.publishers = {}
 
 
 class SegmentationNode(LifecycleNode):
@@ -176,24 +142,14 @@ class SegmentationNode(LifecycleNode):
         # rclpy keeps this node's values from --params-file and -p here (there is
         # no public accessor); a key no declared parameter took is a typo to show.
         overrides = getattr(self, '_parameter_overrides', {}) or {}
+        topics = sorted({key.split('.')[1] for key in self._parameters
+                         if key.startswith('qos_overrides.')})
         for name in sorted(overrides):
-            if name.startswith('qos_overrides.') != qos or name in self._reported_unknown:
-                continue
-            if self.has_parameter(name):
+            if (name.startswith('qos_overrides.') != qos or name in self._reported_unknown
+                    or self.has_parameter(name)):
                 continue
             self._reported_unknown.add(name)
-            if qos:
-                topics = sorted({key.split('.')[1] for key in self._parameters
-                                 if key.startswith('qos_overrides.')})
-                self.get_logger().warning(
-                    f"unknown parameter '{name}' ignored: this node has no publisher or "
-                    f'subscription with that topic and policy (QoS can be overridden for: '
-                    f"{', '.join(topics)}; policies history, depth, reliability)")
-            else:
-                known = sorted(['autostart', *STRUCTURAL_PARAMETERS, *LIVE_PARAMETERS])
-                self.get_logger().warning(
-                    f"unknown parameter '{name}' ignored: {NODE_NAME} has no such "
-                    f"parameter (known: {', '.join(known)}, qos_overrides.*)")
+            self.get_logger().warning(unknown_parameter_warning(name, topics))
 
     def _structural(self):
         values = {}
@@ -259,12 +215,13 @@ class SegmentationNode(LifecycleNode):
         self._confidence_available = segmenter.supports_confidence
         now = time.monotonic()
         names = p['cameras'] or ['']
-        self._cameras = {name: _Camera(name, now) for name in names}
+        self._cameras = {name: Camera(name, now) for name in names}
         self._frames = LatestFrames(names)
         self._frames.close()
         try:
             for camera in self._cameras.values():
-                self._create_camera_topics(camera, p['image_transport'])
+                camera.create_topics(self, p['image_transport'], self._on_image,
+                                     self._on_camera_info)
         except Exception as exc:  # e.g. an invalid qos_overrides value
             self._destroy_topics()
             self._release_model()
@@ -288,7 +245,7 @@ class SegmentationNode(LifecycleNode):
 
     def on_activate(self, state):
         """Publish the class table and start the worker."""
-        self._class_info_pub.publish(String(data=self._class_info_json()))
+        self._class_info_pub.publish(String(data=class_info_json(self._segmenter)))
         now = time.monotonic()
         for camera in self._cameras.values():
             camera.stats.reset(now)
@@ -354,48 +311,9 @@ class SegmentationNode(LifecycleNode):
             import torch
             torch.cuda.empty_cache()
 
-    # -- topics ----------------------------------------------------------------------
-
-    def _create_camera_topics(self, camera, transport):
-        overrides = QoSOverridingOptions.with_default_policies()
-
-        # rclpy writes a topic's qos_overrides into the profile it is given: each
-        # topic gets its own copy so an override does not leak to the next.
-        def sensor_qos():
-            return copy.copy(qos_profile_sensor_data)
-
-        def output_qos():
-            return copy.copy(OUTPUT_QOS)
-
-        if transport == 'compressed':
-            # As image_transport does: remap the base name, then add the transport.
-            camera.input_topic = self.resolve_topic_name(camera.prefix + 'image') + '/compressed'
-            camera.decode = compressed_to_rgb
-            msg_type = CompressedImage
-        else:
-            camera.input_topic = self.resolve_topic_name(camera.prefix + 'image')
-            msg_type = Image
-        camera.subscriptions.append(self.create_subscription(
-            msg_type, camera.input_topic, functools.partial(self._on_image, camera),
-            sensor_qos(), qos_overriding_options=overrides))
-        camera.subscriptions.append(self.create_subscription(
-            CameraInfo, camera.prefix + 'camera_info',
-            functools.partial(self._on_camera_info, camera), sensor_qos(),
-            qos_overriding_options=overrides))
-        for output in OUTPUTS:
-            camera.publishers[output] = self.create_publisher(
-                Image, camera.prefix + output, output_qos(), qos_overriding_options=overrides)
-        camera.publishers['camera_info'] = self.create_publisher(
-            CameraInfo, camera.prefix + 'labels/camera_info', output_qos(),
-            qos_overriding_options=overrides)
-
     def _destroy_topics(self):
         for camera in self._cameras.values():
-            for subscription in camera.subscriptions:
-                self.destroy_subscription(subscription)
-            for publisher in camera.publishers.values():
-                self.destroy_publisher(publisher)
-            camera.subscriptions, camera.publishers = [], {}
+            camera.destroy_topics(self)
         self._cameras = {}
         if self._diagnostics_timer is not None:
             self.destroy_timer(self._diagnostics_timer)
@@ -404,17 +322,6 @@ class SegmentationNode(LifecycleNode):
             if getattr(self, name) is not None:
                 self.destroy_publisher(getattr(self, name))
                 setattr(self, name, None)
-
-    def _class_info_json(self):
-        info = self._segmenter.info
-        return json.dumps({
-            'class_names': list(info.class_names),
-            'palette': [list(colour) for colour in info.palette],
-            'ignore_label': IGNORE_ID,
-            'labels_encoding': 'mono8, pixel value = class index',
-            'arch': info.arch,
-            'model': str(self._segmenter.model_path.name),
-        })
 
     # -- callbacks (executor thread: never block) ---------------------------------
 
@@ -442,46 +349,3 @@ class SegmentationNode(LifecycleNode):
             self.get_clock().now().to_msg(), self.get_name(), self._cameras.values(),
             self._active, self._segmenter.describe(), self.get_parameter('device').value,
             time.monotonic()))
-
-
-# rclpy words a rejected value as 'Invalid parameter value (V) for parameter.
-# Reason: R: NAME'; say it as 'parameter NAME: R' instead.
-_REJECTED_RE = re.compile(
-    r'^Invalid parameter value \((.*)\) for parameter\. Reason: (.*): (\S+)$', re.DOTALL)
-
-
-def _one_line(exc):
-    text = str(exc)
-    match = _REJECTED_RE.match(text) if isinstance(exc, ParameterException) else None
-    if match:
-        text = f'parameter {match.group(3)}: {match.group(2)}'
-    return ' '.join(text.split())
-
-
-def main(args=None):
-    """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = SegmentationNode()
-        if node.autostart:
-            node.start()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (StartError, ParameterException) as exc:
-        print(f'{NODE_NAME}: {_one_line(exc)}', file=sys.stderr)
-        code = 1
-    finally:
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
-
-
-if __name__ == '__main__':
-    sys.exit(main())

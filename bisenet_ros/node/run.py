@@ -1,0 +1,62 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""Run the segmentation node as a process: ``main`` and its one-line errors."""
+
+import re
+import sys
+
+from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.segmentation_node import SegmentationNode, StartError
+import rclpy
+from rclpy.exceptions import ParameterException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+
+# rclpy words a rejected value as 'Invalid parameter value (V) for parameter.
+# Reason: R: NAME'; say it as 'parameter NAME: R' instead.
+_REJECTED_RE = re.compile(
+    r'^Invalid parameter value \((.*)\) for parameter\. Reason: (.*): (\S+)$', re.DOTALL)
+
+
+def _one_line(exc):
+    text = str(exc)
+    match = _REJECTED_RE.match(text) if isinstance(exc, ParameterException) else None
+    if match:
+        text = f'parameter {match.group(3)}: {match.group(2)}'
+    return ' '.join(text.split())
+
+
+def main(args=None):
+    """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = SegmentationNode()
+        if node.autostart:
+            node.start()
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (StartError, ParameterException) as exc:
+        print(f'{NODE_NAME}: {_one_line(exc)}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code

@@ -1,0 +1,110 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The node's topics: QoS profiles, one camera's subscriptions and publishers, the class table.
+
+Topic names are relative, so they follow the node's namespace; with cameras,
+each camera's names sit under ``<cam>/``.
+"""
+
+import copy
+import functools
+import json
+
+from bisenet_ros.cityscapes import IGNORE_ID
+from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb
+from bisenet_ros.node.stats import CameraStats
+from bisenet_ros.render import OUTPUTS
+from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
+                       ReliabilityPolicy)
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+# Outputs: reliable and volatile so RViz and `ros2 bag record` connect with their
+# defaults; a small depth so a slow consumer cannot make memory grow.
+OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
+                        durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
+# Latched: a consumer that starts later still gets the class table.
+CLASS_INFO_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
+                            durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+class Camera:
+    """Topics and state of one camera."""
+
+    def __init__(self, name, now):
+        self.name = name
+        self.prefix = f'{name}/' if name else ''
+        self.stats = CameraStats(now)
+        self.input_topic = ''
+        self.camera_info = None
+        self.decode = image_to_rgb  # or compressed_to_rgb: chosen at configure
+        self.subscriptions = []
+        self.publishers = {}
+
+    def create_topics(self, node, transport, on_image, on_camera_info):
+        """Create this camera's subscriptions and publishers on ``node``."""
+        overrides = QoSOverridingOptions.with_default_policies()
+
+        # rclpy writes a topic's qos_overrides into the profile it is given: each
+        # topic gets its own copy so an override does not leak to the next.
+        def sensor_qos():
+            return copy.copy(qos_profile_sensor_data)
+
+        def output_qos():
+            return copy.copy(OUTPUT_QOS)
+
+        if transport == 'compressed':
+            # As image_transport does: remap the base name, then add the transport.
+            self.input_topic = node.resolve_topic_name(self.prefix + 'image') + '/compressed'
+            self.decode = compressed_to_rgb
+            msg_type = CompressedImage
+        else:
+            self.input_topic = node.resolve_topic_name(self.prefix + 'image')
+            msg_type = Image
+        self.subscriptions.append(node.create_subscription(
+            msg_type, self.input_topic, functools.partial(on_image, self),
+            sensor_qos(), qos_overriding_options=overrides))
+        self.subscriptions.append(node.create_subscription(
+            CameraInfo, self.prefix + 'camera_info',
+            functools.partial(on_camera_info, self), sensor_qos(),
+            qos_overriding_options=overrides))
+        for output in OUTPUTS:
+            self.publishers[output] = node.create_publisher(
+                Image, self.prefix + output, output_qos(), qos_overriding_options=overrides)
+        self.publishers['camera_info'] = node.create_publisher(
+            CameraInfo, self.prefix + 'labels/camera_info', output_qos(),
+            qos_overriding_options=overrides)
+
+    def destroy_topics(self, node):
+        """Destroy this camera's subscriptions and publishers."""
+        for subscription in self.subscriptions:
+            node.destroy_subscription(subscription)
+        for publisher in self.publishers.values():
+            node.destroy_publisher(publisher)
+        self.subscriptions, self.publishers = [], {}
+
+
+def class_info_json(segmenter):
+    """Return the class table the node latches on 'class_info'."""
+    info = segmenter.info
+    return json.dumps({
+        'class_names': list(info.class_names),
+        'palette': [list(colour) for colour in info.palette],
+        'ignore_label': IGNORE_ID,
+        'labels_encoding': 'mono8, pixel value = class index',
+        'arch': info.arch,
+        'model': str(segmenter.model_path.name),
+    })
