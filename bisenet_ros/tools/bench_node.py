@@ -46,7 +46,7 @@ import threading
 import time
 
 from bisenet_ros.resources import config_path, demo_model_path
-from bisenet_ros.runtime import hardware, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
 from bisenet_ros.tools import samples
 from bisenet_ros.tools.bench import sample_frames
 from bisenet_ros.tools.processes import stop_process
@@ -174,8 +174,12 @@ def main(argv=None):
     print(f'hardware: {hardware.probe().summary()}', flush=True)
     frames = sample_frames(samples.STREET if samples.STREET.is_dir() else None)
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
-    seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
-                    input_size=args.size, threads=args.threads, max_batch=1)
+    try:
+        seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
+                        input_size=args.size, threads=args.threads, max_batch=1)
+    except (BackendUnavailableError, ValueError) as exc:  # e.g. a precision only emulated here
+        print(f'bisenet-bench-node: {exc}', file=sys.stderr)
+        return 1
     for rgb in frames[:2]:  # warm-up
         runtime_alone(seg, rgb)
 
