@@ -25,6 +25,8 @@ For each camera ``<cam>`` the node reads ``<cam>/image`` (remapped to
 all inside ``namespace``.
 """
 
+from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.parameters import CHOICES
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
@@ -68,7 +70,7 @@ def launch_setup(context):
     if arg('image_name') != 'image':
         remappings = [(f'{cam}/image', f'{cam}/{arg("image_name")}') for cam in cameras]
     return [Node(
-        package=PACKAGE, executable='segmentation_node', name='bisenet_segmentation',
+        package=PACKAGE, executable='segmentation_node', name=NODE_NAME,
         namespace=arg('namespace').strip('/') or None,
         parameters=[arg('params_file'), overrides], remappings=remappings,
         output='screen', emulate_tty=True)]
@@ -89,9 +91,9 @@ def generate_launch_description():
         DeclareLaunchArgument('model', default_value='',
                               description='checkpoint or .onnx; empty: as in params_file'),
         DeclareLaunchArgument('backend', default_value='',
-                              choices=['', 'torch', 'onnxruntime'],
+                              choices=['', *CHOICES['backend']],
                               description='inference backend; empty: as in params_file'),
-        DeclareLaunchArgument('device', default_value='', choices=['', 'cpu', 'cuda'],
+        DeclareLaunchArgument('device', default_value='', choices=['', *CHOICES['device']],
                               description='inference device; empty: as in params_file'),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'], description='follow /clock'),

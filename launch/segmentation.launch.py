@@ -26,6 +26,9 @@ values of params_file. The node (``bisenet_segmentation``) publishes labels,
 color, overlay, confidence and labels/camera_info in ``namespace``.
 """
 
+from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.parameters import CHOICES
+from bisenet_ros.render import OUTPUTS as IMAGE_OUTPUTS
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction
 from launch.actions import SetEnvironmentVariable
@@ -36,8 +39,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = 'bisenet_ros'
-NODE_NAME = 'bisenet_segmentation'
-OUTPUTS = ('labels', 'color', 'overlay', 'confidence', 'labels/camera_info')
+OUTPUTS = (*IMAGE_OUTPUTS, 'labels/camera_info')
 # Camera drivers that can be started alongside: (package, executable). Both
 # publish 'image_raw' and 'camera_info' in their namespace.
 CAMERA_DRIVERS = {
@@ -61,10 +63,10 @@ def declare_arguments():
             description='checkpoint (.pth/.safetensors) or .onnx; empty: as in params_file '
                         '(by default the shipped demonstration model)'),
         DeclareLaunchArgument(
-            'backend', default_value='', choices=['', 'torch', 'onnxruntime'],
+            'backend', default_value='', choices=['', *CHOICES['backend']],
             description='inference backend; empty: as in params_file'),
         DeclareLaunchArgument(
-            'device', default_value='', choices=['', 'cpu', 'cuda'],
+            'device', default_value='', choices=['', *CHOICES['device']],
             description='inference device; empty: as in params_file'),
         DeclareLaunchArgument(
             'namespace', default_value='',
@@ -77,7 +79,7 @@ def declare_arguments():
             'camera_info', default_value='',
             description="CameraInfo topic; empty: 'camera_info' beside the image topic"),
         DeclareLaunchArgument(
-            'image_transport', default_value='', choices=['', 'raw', 'compressed'],
+            'image_transport', default_value='', choices=['', *CHOICES['image_transport']],
             description="'compressed' reads sensor_msgs/CompressedImage on "
                         "'<image>/compressed'; empty: as in params_file"),
         DeclareLaunchArgument(

@@ -28,6 +28,8 @@ from pathlib import Path
 import py_compile
 import xml.etree.ElementTree as ElementTree
 
+from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.parameters import CHOICES
 import pytest
 import yaml
 
@@ -88,10 +90,37 @@ def test_multi_camera_launch_takes_the_camera_list():
 
 
 def test_launch_files_start_the_installed_executable_under_its_node_name():
+    assert NODE_NAME == 'bisenet_segmentation'
     for path in LAUNCH_FILES:
         text = path.read_text()
         assert "executable='segmentation_node'" in text
-        assert "'bisenet_segmentation'" in text
+        assert 'from bisenet_ros.node import NODE_NAME' in text and 'name=NODE_NAME' in text
+
+
+def _choices_of(path):
+    """Return {argument: choices expression (ast)} of the launch arguments of ``path``."""
+    found = {}
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if (isinstance(node, ast.Call) and getattr(node.func, 'id', None)
+                == 'DeclareLaunchArgument' and isinstance(node.args[0], ast.Constant)):
+            for keyword in node.keywords:
+                if keyword.arg == 'choices':
+                    found[node.args[0].value] = keyword.value
+    return found
+
+
+def test_launch_choices_are_the_node_parameter_table():
+    # '' keeps the params file's value; every other choice is the node's own,
+    # read from the package, so the launch files cannot refuse what the node accepts.
+    expected = "['', *CHOICES[{name!r}]]"
+    for path in LAUNCH_FILES:
+        assert 'from bisenet_ros.node.parameters import CHOICES' in path.read_text()
+        choices = _choices_of(path)
+        shared = set(choices) & set(CHOICES)
+        assert {'backend', 'device'} <= shared
+        for name in shared:
+            assert ast.unparse(choices[name]) == expected.format(name=name), (path.name, name)
+    assert 'openvino' in CHOICES['backend']
 
 
 def test_rviz_config_shows_input_overlay_and_colour_mask_reliably():

@@ -14,6 +14,9 @@
 
 """The node's parameter tables and checks, without DDS (the wiring is test_node's)."""
 
+import subprocess
+import sys
+
 from bisenet_ros.node.parameters import (check_parameter, CHOICES, emulated_precision,
                                          LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
                                          unknown_parameter_warning)
@@ -71,3 +74,10 @@ def test_unknown_keys_are_named_with_what_exists():
     assert "unknown parameter 'overlay_alpah' ignored" in typo and 'overlay_alpha' in typo
     qos = unknown_parameter_warning('qos_overrides./x.subscription.depth', ['/a', '/b'])
     assert 'QoS can be overridden for: /a, /b' in qos
+
+
+def test_the_table_loads_without_torch_or_opencv_for_the_launch_files():
+    code = ('import sys, bisenet_ros.node.parameters; '
+            "sys.exit(sorted({'torch', 'cv2'} & set(sys.modules)) or None)")
+    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

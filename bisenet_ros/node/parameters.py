@@ -24,8 +24,8 @@ import re
 
 from bisenet_ros.node import NODE_NAME
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
-from bisenet_ros.runtime.processing import LABEL_RESIZE, RESIZE_POLICIES, STRIDE
+from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECISIONS,
+                                         RESIZE_POLICIES, STRIDE)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 

@@ -14,12 +14,20 @@
 
 
 """
-The ROS-free segmentation engine: Segmenter, backends, export.
+The ROS-free segmentation engine: Segmenter, backends, export, the capability probe.
 
-``from bisenet_ros.runtime import Segmenter``.
+``from bisenet_ros.runtime import Segmenter``. The Segmenter (and with it torch)
+is imported on first use, so ``runtime.options`` and ``runtime.hardware`` stay
+light enough for launch files and the node's parameter table.
 """
 
 from bisenet_ros.runtime.backends import BackendUnavailableError
-from bisenet_ros.runtime.segmenter import SegmentationResult, Segmenter
 
 __all__ = ['BackendUnavailableError', 'SegmentationResult', 'Segmenter']
+
+
+def __getattr__(name):
+    if name in ('Segmenter', 'SegmentationResult'):
+        from bisenet_ros.runtime import segmenter
+        return getattr(segmenter, name)
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

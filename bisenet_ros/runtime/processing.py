@@ -29,14 +29,12 @@ bilinear on ids.
 
 from dataclasses import dataclass
 
+from bisenet_ros.runtime.options import RESIZE_POLICIES, STRIDE
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-RESIZE_POLICIES = ('stretch', 'letterbox', 'native')
-LABEL_RESIZE = ('nearest', 'logits')
-STRIDE = 32
 DEFAULT_INPUT_SIZE = (1024, 512)
 
 

@@ -35,12 +35,13 @@ from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.backends import (BACKENDS, BackendUnavailableError, check_choice,
-                                          DEVICES, PRECISIONS)
+from bisenet_ros.runtime.backends import BackendUnavailableError, check_choice
 from bisenet_ros.runtime.export import export_verified
-from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, LABEL_RESIZE,
+from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECISIONS,
+                                         RESIZE_POLICIES)
+from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE,
                                             labels_at_source, Normaliser, place,
-                                            prepare_batch, RESIZE_POLICIES, validate_image)
+                                            prepare_batch, validate_image)
 from bisenet_ros.runtime.quantize import (ACTIVATIONS, int8_measurement, int8_shortfall,
                                           quantize_int8)
 import cv2

@@ -29,7 +29,7 @@ import sys
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.cityscapes import IGNORE_ID
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
+from bisenet_ros.runtime.options import BACKENDS, DEVICES, PRECISIONS
 from bisenet_ros.tools import inputs
 from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
 from bisenet_ros.training.evaluation import evaluate, segmenter_predictor

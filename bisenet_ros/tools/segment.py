@@ -33,8 +33,7 @@ import sys
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.backends import BACKENDS, DEVICES, PRECISIONS
-from bisenet_ros.runtime.processing import RESIZE_POLICIES
+from bisenet_ros.runtime.options import BACKENDS, DEVICES, PRECISIONS, RESIZE_POLICIES
 from bisenet_ros.tools import inputs
 import cv2
 import numpy as np

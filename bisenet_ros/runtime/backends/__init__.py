@@ -22,10 +22,6 @@ network resolution. ``describe()`` says what really runs, for logs and
 diagnostics.
 """
 
-BACKENDS = ('torch', 'onnxruntime', 'openvino')
-DEVICES = ('cpu', 'cuda')
-PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
-
 
 class BackendUnavailableError(RuntimeError):
     """The requested backend, device or precision cannot run on this machine."""

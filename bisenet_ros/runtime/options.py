@@ -1,0 +1,28 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+The values the runtime's options take, importable without torch or OpenCV.
+
+The Segmenter, the node's parameter table, the tools' arguments and the
+launch files all read them here, so they cannot drift apart.
+"""
+
+BACKENDS = ('torch', 'onnxruntime', 'openvino')
+DEVICES = ('cpu', 'cuda')
+PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
+RESIZE_POLICIES = ('stretch', 'letterbox', 'native')
+LABEL_RESIZE = ('nearest', 'logits')
+# Network input sides are multiples of the network's output stride.
+STRIDE = 32
