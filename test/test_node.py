@@ -542,6 +542,15 @@ def test_bad_frame_is_counted_and_the_next_good_frame_served(single, rig, diagno
     assert rig.outputs['labels'].with_stamp(bad.header.stamp, timeout=0) is None
 
 
+@pytest.mark.parametrize('sec, nanosec', [(-1, 0), (-2_000_000_000, 999_999_999),
+                                           (2_147_483_647, 999_999_999), (0, 1)])
+def test_any_stamp_a_header_can_hold_is_served_and_kept(single, rig, sec, nanosec):
+    msg = _image(_street_like(48, 64))
+    msg.header.stamp = Time(sec=sec, nanosec=nanosec)
+    assert rig.send(msg)['labels'].header == msg.header
+    assert 'unexpected' not in single.log()
+
+
 def test_diagnostics_report_rates_latency_errors_and_backend(single, rig, diagnostics):
     for seed in range(3):
         rig.send(_image(_street_like(64, 128, seed)))
@@ -663,6 +672,21 @@ def test_two_cameras_of_different_sizes_publish_on_their_own_namespaces(
     assert (front_labels.header.frame_id, front_labels.width) == ('front', 128)
     assert (left_labels.header.frame_id, left_labels.width) == ('left', 96)
     assert front.outputs['labels'].with_stamp(left_msg.header.stamp, timeout=0) is None
+
+
+def test_odd_stamps_in_one_batch_cost_no_camera_its_frame(client, active_multi, subscriptions):
+    front = Rig(client, subscriptions, f'{active_multi.namespace}/front',
+                '/remapped_front/image_raw/compressed', CompressedImage)
+    left = Rig(client, subscriptions, f'{active_multi.namespace}/left',
+               f'{active_multi.namespace}/left/image/compressed', CompressedImage)
+    for sec in (-1, -7):
+        front_msg = _compressed(_street_like(64, 128), frame_id='front')
+        left_msg = _compressed(_street_like(48, 96), frame_id='left')
+        front_msg.header.stamp = Time(sec=sec, nanosec=5)
+        left_msg.header.stamp = Time(sec=sec - 1, nanosec=6)
+        front.publisher.publish(front_msg)
+        assert left.send(left_msg)['labels'].header == left_msg.header
+        assert front.outputs['labels'].with_stamp(front_msg.header.stamp) is not None
 
 
 def test_corrupt_compressed_frame_is_counted_and_the_next_frame_served(

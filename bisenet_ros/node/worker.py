@@ -31,7 +31,6 @@ from bisenet_ros import render
 from bisenet_ros.image_msgs import fill_image, ImageFormatError, new_image
 from bisenet_ros.node.stats import classify_image_error
 import rclpy
-from rclpy.time import Time
 from sensor_msgs.msg import Image
 
 Frame = collections.namedtuple('Frame', ('camera', 'msg', 'received'))
@@ -104,7 +103,10 @@ class Worker:
                 self._bad_frame(frame, 'inference', exc)
             return
         for frame, rgb, result in zip(frames, images, results):
-            self._publish(frame, rgb, result)
+            try:
+                self._publish(frame, rgb, result)
+            except Exception as exc:  # this frame's outputs only: the batch's others go on
+                self._bad_frame(frame, 'publish', exc)
 
     def _wanted(self, publishers):
         """Return the outputs someone listens to and the live parameters allow."""
@@ -137,12 +139,14 @@ class Worker:
         camera.stats.published(processing_ms, self._age_ms(header), published, inference_ms)
 
     def _age_ms(self, header):
-        stamp = Time.from_msg(header.stamp)
-        now = self._node.get_clock().now()
+        # The stamp is the sender's data, not a precondition: any value the
+        # message can hold (a negative second included) gives an age.
+        stamp_ns = header.stamp.sec * 10**9 + header.stamp.nanosec
+        now_ns = self._node.get_clock().now().nanoseconds
         # Unstamped frames, or sim time before the first /clock, have no age.
-        if stamp.nanoseconds == 0 or now.nanoseconds == 0:
+        if stamp_ns == 0 or now_ns == 0:
             return None
-        return (now - stamp).nanoseconds / 1e6
+        return (now_ns - stamp_ns) / 1e6
 
     def _bad_frame(self, frame, kind, error):
         camera = frame.camera
@@ -152,7 +156,8 @@ class Worker:
             return
         stamp = frame.msg.header.stamp
         note = f' ({suppressed} more like it since the last report)' if suppressed else ''
-        what = 'inference failed' if kind == 'inference' else 'bad image'
+        what = {'inference': 'inference failed', 'publish': 'publishing failed'}.get(
+            kind, 'bad image')
         self._node.get_logger().error(
             f'{what} on {camera.input_topic} stamp {stamp.sec}.{stamp.nanosec:09d} '
             f"frame_id '{frame.msg.header.frame_id}': {error}; frame skipped{note}")
