@@ -17,6 +17,7 @@
 
 import json
 from pathlib import Path
+import pickle
 
 from bisenet_ros import cityscapes
 from bisenet_ros.checkpoint import (CheckpointError, CheckpointNotFoundError, load_checkpoint,
@@ -100,6 +101,44 @@ def test_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path, v2_state
     with pytest.raises(CheckpointError, match='refused'):
         load_checkpoint(path)
     assert not marker.exists()
+
+
+class _System:
+    def __reduce__(self):
+        import os
+        return (os.system, ('touch /tmp/bisenet_ros_payload_ran',))
+
+
+@pytest.mark.parametrize('payload, culprit', [
+    (lambda: {'model': _System()}, 'posix.system'),
+    (lambda: {'state_dict': {}, 'meta': {'x': np.array([None], dtype=object)}},
+     'numpy.dtypes.ObjectDType'),
+])
+@pytest.mark.parametrize('container', ['zip', 'raw pickle'])
+def test_a_refused_pickle_names_what_it_asked_for_and_never_suggests_unsafe_loading(
+        tmp_path, payload, culprit, container):
+    marker = Path('/tmp/bisenet_ros_payload_ran')
+    marker.unlink(missing_ok=True)
+    path = tmp_path / 'evil.pth'
+    if container == 'zip':
+        torch.save(payload(), path)
+    else:  # what torch < 1.6 wrote
+        path.write_bytes(pickle.dumps(payload(), protocol=2))
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert 'refused as unsafe' in message and culprit in message
+    assert 'weights_only' not in message and 'trusted source' not in message
+    assert message.endswith('torch.save(model.state_dict(), path).')
+    assert not marker.exists()
+
+
+def test_a_truncated_raw_pickle_is_reported_as_corrupt_in_full(tmp_path, v2_state_dict):
+    path = tmp_path / 'cut.pth'
+    path.write_bytes(pickle.dumps({k: v.tolist() for k, v in list(v2_state_dict.items())[:3]},
+                                  protocol=2)[:60])
+    with pytest.raises(CheckpointError, match=r'corrupt or truncated checkpoint \(\w+'):
+        load_checkpoint(path)
 
 
 def test_missing_path_is_reported(tmp_path):

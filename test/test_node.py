@@ -542,8 +542,8 @@ def test_bad_frame_is_counted_and_the_next_good_frame_served(single, rig, diagno
     assert rig.outputs['labels'].with_stamp(bad.header.stamp, timeout=0) is None
 
 
-@pytest.mark.parametrize('sec, nanosec', [(-1, 0), (-2_000_000_000, 999_999_999),
-                                           (2_147_483_647, 999_999_999), (0, 1)])
+@pytest.mark.parametrize('sec, nanosec', [
+    (-1, 0), (-2_000_000_000, 999_999_999), (2_147_483_647, 999_999_999), (0, 1)])
 def test_any_stamp_a_header_can_hold_is_served_and_kept(single, rig, sec, nanosec):
     msg = _image(_street_like(48, 64))
     msg.header.stamp = Time(sec=sec, nanosec=nanosec)

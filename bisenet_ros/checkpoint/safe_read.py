@@ -25,8 +25,8 @@ safetensors: tensors plus a JSON header, nothing executable.
 import json
 from pathlib import Path
 import pickle
+import re
 import struct
-import zipfile
 
 from bisenet_ros.checkpoint.errors import CheckpointError, CheckpointNotFoundError
 import numpy as np
@@ -69,6 +69,13 @@ def read_safetensors(path):
         raise CheckpointError(f'{path}: corrupt or truncated safetensors file ({exc})') from exc
 
 
+# What torch's weights-only unpickler names when it refuses: a global
+# ('GLOBAL posix.system') or a type ("but got <class 'numpy.dtypes.ObjectDType'>").
+_REFUSED = re.compile(r"GLOBAL ([\w.]+)|but got <class '([^']+)'>")
+# torch's own advice around the cause, which must not reach users as ours.
+_BOILERPLATE = ('Weights only load failed', 'Check the documentation', 'Please file an issue')
+
+
 def read_torch_pickle(path):
     """Return the object stored by torch.save, refusing anything but data."""
     try:
@@ -76,17 +83,25 @@ def read_torch_pickle(path):
             return torch.load(str(path), map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if 'Unsupported global' in text or 'not an allowed global' in text.lower():
-            culprit = text.split('GLOBAL', 1)[-1].split()[0] if 'GLOBAL' in text else '?'
+        refused = _REFUSED.search(text)
+        if refused:
             raise CheckpointError(
-                f'{path}: refused to load: the file references {culprit}, which is not '
-                'plain data; checkpoints are never unpickled with code execution. '
-                'Re-save it as a plain state_dict (torch.save(model.state_dict(), ...)).'
+                f'{path}: refused as unsafe: the file asks for '
+                f'{refused.group(1) or refused.group(2)}, which is not plain data (loading '
+                'it could run code from the file), so it is never loaded. Re-save the '
+                'weights as a plain state_dict: torch.save(model.state_dict(), path).'
             ) from exc
-        raise CheckpointError(f'{path}: corrupt or truncated checkpoint ({text[:200]})') from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, struct.error, OSError,
-            ValueError) as exc:
-        raise CheckpointError(f'{path}: corrupt or truncated checkpoint ({exc})') from exc
+        raise CheckpointError(f'{path}: corrupt or truncated checkpoint ({_cause(text)})') from exc
+    except Exception as exc:  # the weights-only unpickler runs no code: this is damaged data
+        raise CheckpointError(f'{path}: corrupt or truncated checkpoint '
+                              f'({type(exc).__name__}: {_cause(str(exc))})') from exc
+
+
+def _cause(text):
+    """Return the cause in a torch unpickling error, without torch's surrounding advice."""
+    paragraphs = [p.strip() for p in text.split('\n\n') if p.strip()]
+    cause = [p for p in paragraphs if not p.startswith(_BOILERPLATE)]
+    return ' '.join(' '.join(cause or paragraphs[:1]).split())
 
 
 def _looks_like_torch_file(path):
