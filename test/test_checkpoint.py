@@ -247,3 +247,83 @@ def test_parameter_counts_match_the_reference():
     assert count(build_model('bisenetv2', aux=False)) == 3358627
     assert count(build_model('bisenetv1', aux=True)) == 13425721
     assert count(build_model('bisenetv2', aux=True)) == 5231487
+
+
+@pytest.fixture(scope='module')
+def own_file(tmp_path_factory):
+    """Return (tensors, metadata) of a valid project-format V2 checkpoint."""
+    from safetensors.torch import load_file
+    path = tmp_path_factory.mktemp('own') / 'v2.safetensors'
+    save_checkpoint(path, build_model('bisenetv2', aux=False),
+                    {'arch': 'bisenetv2', 'input_size': [256, 128]})
+    with safe_open(str(path), framework='pt') as f:
+        meta = json.loads(f.metadata()['bisenet_ros'])
+    return load_file(str(path)), meta
+
+
+def _write_own(path, tensors, meta):
+    from safetensors.torch import save_file
+    save_file(tensors, str(path), metadata={'bisenet_ros': json.dumps(meta)})
+    return path
+
+
+@pytest.mark.parametrize('change, field', [
+    ({'format_version': '2'}, 'format_version'),
+    ({'format_version': True}, 'format_version'),
+    ({'num_classes': '19'}, 'num_classes'),
+    ({'class_names': 'road'}, 'class_names'),
+    ({'class_names': ['road'] * 18 + [7]}, 'class_names'),
+    ({'palette': [[300, 0, 0]] * 19}, 'palette'),
+    ({'palette': [[0, 0]] * 19}, 'palette'),
+    ({'mean': [0.5]}, 'mean'),
+    ({'mean': [0.5, 'x', 0.5]}, 'mean'),
+    ({'std': [0.2, 0.0, 0.2]}, 'std'),
+    ({'std': [0.2, -1.0, 0.2]}, 'std'),
+    ({'input_size': [65536, 65536]}, 'input_size'),
+    ({'input_size': [1000, 512]}, 'input_size'),
+    ({'input_size': [512]}, 'input_size'),
+])
+def test_malformed_metadata_is_refused_naming_the_field(tmp_path, own_file, change, field):
+    tensors, meta = own_file
+    path = _write_own(tmp_path / 'bad.safetensors', tensors, dict(meta, **change))
+    with pytest.raises(CheckpointError, match=f'metadata {field} = .* expected'):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('meta', [['arch', 'bisenetv2'], 'bisenetv2', 7])
+def test_metadata_that_is_not_an_object_is_refused(tmp_path, own_file, meta):
+    path = _write_own(tmp_path / 'bad.safetensors', own_file[0], meta)
+    with pytest.raises(CheckpointError, match='expected a JSON object'):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize('value, problem', [
+    (float('nan'), 'NaN or infinite'), (float('inf'), 'NaN or infinite'),
+    (-float('inf'), 'NaN or infinite')])
+@pytest.mark.parametrize('container', ['pth', 'safetensors'])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, v2_state_dict, own_file,
+                                                          value, problem, container):
+    if container == 'pth':
+        weights = {k: v.clone() for k, v in v2_state_dict.items()}
+        key = 'head.conv_out.1.weight'
+        weights[key].view(-1)[3] = value
+        path = _save(weights, tmp_path / 'bad.pth')
+    else:
+        tensors, meta = own_file
+        key = next(k for k in tensors if k.endswith('bias') and tensors[k].is_floating_point())
+        tensors = dict(tensors, **{key: tensors[key].clone()})
+        tensors[key].view(-1)[0] = value
+        path = _write_own(tmp_path / 'bad.safetensors', tensors, meta)
+    with pytest.raises(CheckpointError, match=f'{key} holds {problem}'):
+        load_checkpoint(path)
+
+
+def test_negative_variances_and_scalar_weights_are_refused(tmp_path, v2_state_dict):
+    weights = {k: v.clone() for k, v in v2_state_dict.items()}
+    key = next(k for k in weights if k.endswith('running_var'))
+    weights[key][0] = -1.0
+    with pytest.raises(CheckpointError, match=f'{key} has negative variances'):
+        load_checkpoint(_save(weights, tmp_path / 'var.pth'))
+    scalars = {k: v.reshape(-1)[0].clone() for k, v in v2_state_dict.items()}
+    with pytest.raises(CheckpointError, match='is a scalar'):
+        load_checkpoint(_save(scalars, tmp_path / 'scalars.pth'))

@@ -402,3 +402,27 @@ def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
     images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert np.array_equal(ours.labels, ref.labels)
+
+
+@pytest.mark.parametrize('change, field', [
+    ({'int8_agreement': 1.5}, 'int8_agreement'),
+    ({'int8_agreement': 'high'}, 'int8_agreement'),
+    ({'int8_check_frames': 0}, 'int8_check_frames'),
+    ({'precision': 'fp8'}, 'precision'),
+    ({'input_size': [65536, 65536]}, 'input_size'),
+    ({'input_size': None}, 'input_size'),
+    ({'class_names': 'road'}, 'class_names'),
+    ({'std': [0.2, 0.0, 0.2]}, 'std'),
+])
+def test_an_onnx_files_self_declared_metadata_is_checked(checkpoint, cache, tmp_path, change,
+                                                         field):
+    seg = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    proto = onnx.load(str(seg.info.path))
+    set_metadata(proto, dict(read_metadata(seg.info.path), **change))
+    path = tmp_path / 'declared.onnx'
+    onnx.save(proto, str(path))
+    for backend in ('onnxruntime', 'openvino'):
+        if backend not in hardware.probe().backends:
+            continue  # each backend reads the file's metadata itself; check those installed
+        with pytest.raises(ValueError, match=f'metadata {field} = .* expected'):
+            Segmenter(path, backend=backend)

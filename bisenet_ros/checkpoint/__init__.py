@@ -36,6 +36,7 @@ from bisenet_ros.checkpoint.errors import CheckpointError, CheckpointNotFoundErr
 from bisenet_ros.checkpoint.layouts import AUX_PREFIXES, Layout, recognise, strip_module_prefix
 from bisenet_ros.checkpoint.layouts import try_layout
 from bisenet_ros.checkpoint.safe_read import decode_metadata, read_checkpoint_file
+from bisenet_ros.checkpoint.validation import check_metadata, check_weights
 from bisenet_ros.models import ARCHS, build_model, VARIANTS
 import torch
 
@@ -150,6 +151,7 @@ def _own_format(tensors, metadata, arch, path):
     if meta is None:
         raise CheckpointError(f'{path}: safetensors file without {FORMAT_NAME} metadata; '
                               'write it with bisenet_ros.checkpoint.save_checkpoint')
+    check_metadata(meta, path)
     if meta.get('format_version', 0) > FORMAT_VERSION:
         raise CheckpointError(f'{path}: written by a newer bisenet_ros (format version '
                               f'{meta["format_version"]} > {FORMAT_VERSION})')
@@ -196,6 +198,7 @@ def load_checkpoint(path, arch=None, device='cpu', aux=False):
     kind, content, st_metadata = read_checkpoint_file(path)
     names = palette = None
     if kind == 'safetensors':
+        check_weights(content, path)
         match, meta = _own_format(content, st_metadata, arch, path)
         source, variant = FORMAT_NAME, meta.get('variant', 'coincheung')
         names, palette = meta.get('class_names'), meta.get('palette')
@@ -203,10 +206,13 @@ def load_checkpoint(path, arch=None, device='cpu', aux=False):
         input_size = meta.get('input_size')
     else:
         state_dict, mm_meta = _as_state_dict(content, path)
+        check_weights(state_dict, path)
         match = recognise(state_dict, arch=arch, path=path)
         source, variant, meta = match.layout.source, match.layout.variant, {}
         if source == 'mmseg':
             names, palette = _mmseg_classes(mm_meta, match.num_classes)
+            check_metadata({'class_names': names, 'palette': palette}, path,
+                           match.num_classes)
         mean, std = NORMALISATION[variant]
         input_size = None
     num_classes = match.num_classes

@@ -112,7 +112,13 @@ def read_metadata(path):
     proto = onnx.load(str(path), load_external_data=False)
     for prop in proto.metadata_props:
         if prop.key == METADATA_KEY:
-            return json.loads(prop.value)
+            from bisenet_ros.checkpoint.validation import check_export_metadata
+            try:
+                meta = json.loads(prop.value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f'{path}: its bisenet_ros metadata is not JSON ({exc})') from exc
+            check_export_metadata(meta, path)
+            return meta
     raise ValueError(f'{path}: ONNX file without bisenet_ros metadata; export it with '
                      'bisenet-export')
 
