@@ -730,7 +730,15 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
         assert _lifecycle(client, node, Transition.TRANSITION_CONFIGURE) == (True, 'inactive')
         node.wait_for_log(r'hardware: .*class avx2.*BISENET_ROS_HARDWARE=avx2')
         result = _set_parameter(client, node, 'precision', 'bf16')  # configured: structural
-        assert not result.successful and 'clean up' in result.reason
+        assert not result.successful and 'clean up the node first' in result.reason
+        # After shutdown nothing configures again: the reason says so, not 'clean up'.
+        request = ChangeState.Request()
+        request.transition.id = Transition.TRANSITION_INACTIVE_SHUTDOWN
+        client.call(ChangeState, f'{namespace}/{NODE}/change_state', request, timeout=60)
+        assert _state(client, node) == 'finalized'
+        result = _set_parameter(client, node, 'model_path', '/elsewhere/model.pth')
+        assert not result.successful and 'shut down' in result.reason
+        assert 'clean up' not in result.reason
     finally:
         node.stop()
 

@@ -31,32 +31,36 @@ def test_every_choice_parameter_declares_its_choices():
     assert 'openvino' in CHOICES['backend'] and '' in CHOICES['precision']
 
 
-@pytest.mark.parametrize('name, value, configured, reason', [
-    ('backend', 'tensorrt', False, "backend 'tensorrt' is not one of: 'torch'"),
-    ('resize', 'crop', False, 'is not one of'),
-    ('precision', 'fp8', False, "'', 'fp32'"),
-    ('model_path', '/m.pth', True, 'deactivate and clean up'),
-    ('cameras', ['front', 'front'], False, 'must be unique'),
-    ('cameras', ['9front'], False, 'not a valid namespace'),
-    ('cameras', ['front/', 'left'], False, 'not a valid namespace'),
-    ('publish_confidence', True, True, 'outputs labels only'),
+@pytest.mark.parametrize('name, value, state, reason', [
+    ('backend', 'tensorrt', 'unconfigured', "backend 'tensorrt' is not one of: 'torch'"),
+    ('resize', 'crop', 'unconfigured', 'is not one of'),
+    ('precision', 'fp8', 'unconfigured', "'', 'fp32'"),
+    ('model_path', '/m.pth', 'active', 'deactivate and clean up the node first'),
+    ('model_path', '/m.pth', 'inactive', 'clean up the node first (lifecycle cleanup)'),
+    ('backend', 'torch', 'finalized', 'shut down and configures no more: start the node'),
+    ('cameras', ['front', 'front'], 'unconfigured', 'must be unique'),
+    ('cameras', ['9front'], 'unconfigured', 'not a valid namespace'),
+    ('cameras', ['front/', 'left'], 'unconfigured', 'not a valid namespace'),
+    ('publish_confidence', True, 'active', 'outputs labels only'),
 ])
-def test_invalid_values_are_refused_with_a_reason(name, value, configured, reason):
-    assert reason in check_parameter(name, value, configured, confidence_available=False)
+def test_invalid_values_are_refused_with_a_reason_for_the_state(name, value, state, reason):
+    assert reason in check_parameter(name, value, state, confidence_available=False)
 
 
-@pytest.mark.parametrize('name, value, configured', [
-    ('backend', 'openvino', False), ('precision', '', False),
-    ('cameras', ['front', 'rear/left'], False), ('cameras', [], False),
-    ('publish_confidence', True, False), ('overlay_alpha', 0.2, True), ('max_rate', 5.0, True),
+@pytest.mark.parametrize('name, value, state', [
+    ('backend', 'openvino', 'unconfigured'), ('precision', '', 'unconfigured'),
+    ('cameras', ['front', 'rear/left'], 'unconfigured'), ('cameras', [], 'unconfigured'),
+    ('publish_confidence', True, 'unconfigured'), ('overlay_alpha', 0.2, 'active'),
+    ('max_rate', 5.0, 'inactive'),
 ])
-def test_valid_values_pass(name, value, configured):
-    assert check_parameter(name, value, configured, confidence_available=False) is None
+def test_valid_values_pass(name, value, state):
+    assert check_parameter(name, value, state, confidence_available=False) is None
 
 
 def test_live_parameters_are_never_refused_for_being_configured():
     for name, (default, _) in LIVE_PARAMETERS.items():
-        assert check_parameter(name, default, True, confidence_available=True) is None
+        for state in ('inactive', 'active'):
+            assert check_parameter(name, default, state, confidence_available=True) is None
 
 
 def test_emulated_precisions_are_named_by_the_probe(monkeypatch):

@@ -121,11 +121,21 @@ AUTOSTART = ('autostart', True, ParameterDescriptor(
                 'lifecycle transitions.', read_only=True))
 
 
-def check_parameter(name, value, configured, confidence_available):
-    """Return why ``value`` is not acceptable for parameter ``name``, or None."""
-    if name in STRUCTURAL_PARAMETERS and configured:
-        return (f'{name} takes effect when the node is configured; deactivate and clean up '
-                'the node first (lifecycle), then set it and configure again')
+# How to get a structural parameter to take effect, by lifecycle state.
+_STRUCTURAL_REFUSAL = {
+    'inactive': 'clean up the node first (lifecycle cleanup), then set it and configure again',
+    'active': 'deactivate and clean up the node first (lifecycle), then set it and configure '
+              'again',
+    'finalized': 'this node is shut down and configures no more: start the node again with '
+                 'the new value',
+}
+
+
+def check_parameter(name, value, state, confidence_available):
+    """Return why ``value`` is not acceptable for ``name`` in lifecycle ``state``, or None."""
+    if name in STRUCTURAL_PARAMETERS and state in _STRUCTURAL_REFUSAL:
+        return f'{name} takes effect at configure; {_STRUCTURAL_REFUSAL[state]}'
+    configured = state in ('inactive', 'active')
     choices = CHOICES.get(name)
     if choices is not None and value not in choices:
         return f'{name} {value!r} is not one of: {", ".join(repr(c) for c in choices)}'

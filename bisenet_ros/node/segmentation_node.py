@@ -115,9 +115,8 @@ class SegmentationNode(LifecycleNode):
     # -- parameters ------------------------------------------------------------------
 
     def _check_parameters(self, parameters):
-        configured = self._state != 'unconfigured'
         for parameter in parameters:
-            reason = check_parameter(parameter.name, parameter.value, configured,
+            reason = check_parameter(parameter.name, parameter.value, self._state,
                                      self._confidence_available)
             if reason:
                 return SetParametersResult(successful=False, reason=reason)
