@@ -269,3 +269,21 @@ def test_evaluate_tool_writes_json(tmp_path):
     assert summary['frames'] == 2 and summary['classes'] == list(CAMVID_TRAIN_IDS)
     assert 0.0 <= summary['miou'] <= 1.0
     assert np.array(summary['confusion_matrix']).sum() > 0
+
+
+@pytest.mark.parametrize('listing', [None, '', '\n\n'])
+def test_evaluate_and_train_name_a_missing_or_empty_data_root_in_one_line(
+        tmp_path, checkpoint, capsys, listing):
+    from bisenet_ros.tools import evaluate, train
+    if listing is not None:
+        (tmp_path / 'val.txt').write_text(listing)
+        (tmp_path / 'train.txt').write_text(listing)
+    expected = 'lists no frames' if listing is not None else 'not found'
+    assert evaluate.main([str(checkpoint), '--data-root', str(tmp_path),
+                          '--input-size', '128,64']) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('bisenet-evaluate: --data-root: ') and expected in err
+    assert len(err.splitlines()) == 1
+    with pytest.raises(SystemExit, match=f'bisenet-train: .*{expected}'):
+        train.main(['--data-root', str(tmp_path), '--out-dir', str(tmp_path / 'run'),
+                    '--threads', '1'])

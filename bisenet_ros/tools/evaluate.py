@@ -106,7 +106,11 @@ def main(argv=None):
         print(f'bisenet-evaluate: {exc}', file=sys.stderr)
         return 1
     predict, info = segmenter_predictor(segmenter), segmenter.info
-    dataset = build_dataset(args.dataset, args.data_root, args.split)
+    try:
+        dataset = build_dataset(args.dataset, args.data_root, args.split)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'bisenet-evaluate: --data-root: {exc}', file=sys.stderr)
+        return 1
     if args.limit:
         dataset.pairs = dataset.pairs[:args.limit]
     from tqdm import tqdm

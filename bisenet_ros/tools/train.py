@@ -90,7 +90,10 @@ def main(argv=None):
         return 0
     command = 'bisenet-train ' + ' '.join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    trainer = Trainer(cfg, command)
+    try:
+        trainer = Trainer(cfg, command)
+    except (FileNotFoundError, ValueError) as exc:  # data root, init checkpoint, settings
+        raise SystemExit(f'bisenet-train: {exc}') from None
     if args.resume:
         path = out_dir / 'last.pth' if args.resume == 'auto' else Path(args.resume)
         if path.exists():

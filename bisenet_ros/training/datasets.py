@@ -106,6 +106,9 @@ def camvid_pairs(root, split):
     """Read ``<root>/<split>.txt`` (lines ``image label`` relative to root) into path pairs."""
     root = Path(root)
     list_file = root / f'{split}.txt'
+    if not list_file.is_file():
+        raise FileNotFoundError(f'{list_file} not found: a CamVid root lists the frames of '
+                                'each split in <split>.txt (lines "image label")')
     pairs = []
     for line_no, line in enumerate(list_file.read_text().splitlines(), 1):
         fields = line.split()
@@ -114,6 +117,8 @@ def camvid_pairs(root, split):
         if len(fields) != 2:
             raise ValueError(f'{list_file}:{line_no}: expected "image label", got {line!r}')
         pairs.append((root / fields[0], root / fields[1]))
+    if not pairs:
+        raise ValueError(f'{list_file} lists no frames')
     return pairs
 
 
