@@ -28,27 +28,37 @@ import array as array_module
 import collections
 import re
 
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 import cv2
-
 import numpy as np
 
 __all__ = [
+    'ACCEPTED_CODECS',
     'CompressedFormat',
+    'DEFAULT_MAX_PIXELS',
     'ImageFormatError',
     'MAX_IMAGE_PIXELS',
     'MAX_IMAGE_SIDE',
     'OUTPUT_ENCODINGS',
     'SUPPORTED_ENCODINGS',
     'compressed_to_rgb',
+    'encoded_size',
     'fill_image',
     'image_to_rgb',
     'parse_compressed_format',
 ]
 
-# Limits well above any real camera; larger headers are corrupt or hostile and
-# would otherwise make us allocate gigabytes.
-MAX_IMAGE_SIDE = 16384
-MAX_IMAGE_PIXELS = 2 ** 28
+# The compressed formats the node decodes: what image_transport's compressed plugin sends.
+ACCEPTED_CODECS = ('jpeg', 'png')
+# Magic numbers of other image formats, only to name them when refusing.
+_OTHER_CODECS = ((b'RIFF', 'webp'), (b'BM', 'bmp'), (b'II*\x00', 'tiff'), (b'MM\x00*', 'tiff'),
+                 (b'GIF8', 'gif'), (b'\x00\x00\x00\x0cjP', 'jpeg2000'),
+                 (b'\xff\x4f\xff\x51', 'jpeg2000'), (b'P1', 'pnm'), (b'P2', 'pnm'),
+                 (b'P3', 'pnm'), (b'P4', 'pnm'), (b'P5', 'pnm'), (b'P6', 'pnm'),
+                 (b'#?RADIANCE', 'hdr'), (b'\x76\x2f\x31\x01', 'exr'))
+_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
+# JPEG start-of-frame markers (they carry the size): C0-CF but DHT, JPG and DAC.
+_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ImageFormatError(ValueError):
@@ -129,15 +139,72 @@ def _unsupported_encoding_message(encoding):
         encoding, reason, ', '.join(SUPPORTED_ENCODINGS))
 
 
-def _check_size(width, height):
+def _check_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
     if width <= 0 or height <= 0:
         raise ImageFormatError(
             'zero-sized image: width={} height={}'.format(width, height), 'zero_size')
-    if (width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE
-            or width * height > MAX_IMAGE_PIXELS):
+    max_pixels = min(int(max_pixels), MAX_IMAGE_PIXELS)
+    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > max_pixels:
         raise ImageFormatError(
-            'absurd size: width={} height={} (limits: {} per side, {} pixels)'.format(
-                width, height, MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS), 'absurd_size')
+            'absurd size: width={} height={} (limits: {} per side, {} pixels: '
+            'max_image_pixels)'.format(width, height, MAX_IMAGE_SIDE, max_pixels),
+            'absurd_size')
+
+
+def encoded_size(data):
+    """
+    Return (codec, width, height) from a JPEG or PNG stream's own header.
+
+    Reads a few header bytes, never the pixels, so a file that claims a huge
+    size is refused before any decoder allocates for it. Raises
+    ImageFormatError naming any other format, or a damaged header.
+    """
+    data = memoryview(data).cast('B')  # zero copy; indexing gives Python ints
+    head = bytes(data[:16])
+    if head.startswith(_PNG_SIGNATURE):
+        if len(data) < 24 or bytes(data[12:16]) != b'IHDR':
+            raise ImageFormatError('corrupt compressed data: PNG without its IHDR header',
+                                   'corrupt_compressed')
+        return ('png', int.from_bytes(bytes(data[16:20]), 'big'),
+                int.from_bytes(bytes(data[20:24]), 'big'))
+    if head.startswith(b'\xff\xd8'):
+        return ('jpeg',) + _jpeg_size(data)
+    for magic, name in _OTHER_CODECS:
+        if head.startswith(magic):
+            raise ImageFormatError(
+                "compressed {} images are not accepted: send {} (image_transport's "
+                'compressed plugin does)'.format(name, ' or '.join(ACCEPTED_CODECS)),
+                'unsupported_encoding')
+    raise ImageFormatError('corrupt compressed data: neither a JPEG nor a PNG stream '
+                           '(starts {!r})'.format(head[:8]), 'corrupt_compressed')
+
+
+def _jpeg_size(data):
+    """Return (width, height) from the first start-of-frame segment of a JPEG memoryview."""
+    view = data
+    pos, end = 2, len(view)
+    while pos + 4 <= end:
+        if view[pos] != 0xFF:
+            break
+        marker = view[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
+            break
+        length = (view[pos + 2] << 8) | view[pos + 3]
+        if marker in _JPEG_SOF:
+            if pos + 9 > end or length < 7:
+                break
+            height = (view[pos + 5] << 8) | view[pos + 6]
+            width = (view[pos + 7] << 8) | view[pos + 8]
+            return width, height
+        pos += 2 + length
+    raise ImageFormatError('corrupt compressed data: JPEG without a frame header before its '
+                           'image data', 'corrupt_compressed')
 
 
 def _byte_buffer(data):
@@ -149,9 +216,11 @@ def _byte_buffer(data):
         return np.asarray(data, dtype=np.uint8).reshape(-1)
 
 
-def image_to_rgb(msg):
+def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """
     Convert a sensor_msgs/Image to an (H, W, 3) uint8 RGB array.
+
+    Images of more than ``max_pixels`` pixels are refused (absurd_size).
 
     16-bit encodings keep their most significant byte (value >> 8), honouring
     ``is_bigendian``. Padded rows (``step`` larger than one row) are read
@@ -161,7 +230,7 @@ def image_to_rgb(msg):
     returned as a view); copy it before writing into it.
 
     Raises ImageFormatError on an unsupported encoding or inconsistent
-    width/height/step/data.
+    width/height/step/data, or a size above the limits.
     """
     encoding = msg.encoding
     layout = _LAYOUTS.get(encoding)
@@ -171,7 +240,7 @@ def image_to_rgb(msg):
     channels, depth, code = layout
 
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    _check_size(width, height)
+    _check_size(width, height, max_pixels)
     pixel_bytes = channels * depth
     row_bytes = width * pixel_bytes
     if step < row_bytes:
@@ -235,16 +304,18 @@ def parse_compressed_format(fmt):
     return CompressedFormat(image_encoding, compression, payload_is_bgr)
 
 
-def compressed_to_rgb(msg):
+def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     """
-    Decode a sensor_msgs/CompressedImage to an (H, W, 3) uint8 RGB array.
+    Decode a sensor_msgs/CompressedImage (JPEG or PNG) to an (H, W, 3) uint8 RGB array.
 
     Grayscale payloads are expanded to three channels and alpha is dropped.
     EXIF orientation is ignored, like image_transport, so the geometry matches
-    the camera's CameraInfo.
+    the camera's CameraInfo. The size the stream's own header claims is checked
+    against ``max_pixels`` before anything is decoded: a 600-byte JPEG claiming
+    30000x30000 made OpenCV take gigabytes and seconds.
 
-    Raises ImageFormatError for compressedDepth formats, corrupt or empty data,
-    and decoded images of absurd size.
+    Raises ImageFormatError for compressedDepth formats, other codecs, corrupt
+    or empty data, and images above the size limits.
     """
     fmt = msg.format
     parsed = parse_compressed_format(fmt)
@@ -253,6 +324,8 @@ def compressed_to_rgb(msg):
         raise ImageFormatError(
             'corrupt compressed data: empty buffer (format {!r})'.format(fmt),
             'corrupt_compressed')
+    _, width, height = encoded_size(buf)
+    _check_size(width, height, max_pixels)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:
@@ -262,7 +335,11 @@ def compressed_to_rgb(msg):
         raise ImageFormatError(
             'corrupt compressed data: OpenCV cannot decode {} bytes (format {!r})'.format(
                 buf.size, fmt), 'corrupt_compressed')
-    _check_size(image.shape[1], image.shape[0])
+    if image.shape[:2] != (height, width):
+        raise ImageFormatError('corrupt compressed data: the header says {}x{}, the image '
+                               'decodes to {}x{}'.format(width, height, image.shape[1],
+                                                         image.shape[0]),
+                               'corrupt_compressed')
     if parsed.payload_is_bgr:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     return image

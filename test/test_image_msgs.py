@@ -519,3 +519,53 @@ def test_each_rejection_carries_its_kind_for_diagnostics(change, kind):
     with pytest.raises(im.ImageFormatError) as err:
         im.compressed_to_rgb(corrupt)
     assert err.value.kind == 'corrupt_compressed'
+
+
+def _claiming(codec, width, height):
+    ok, data = cv2.imencode(f'.{codec}', np.zeros((16, 16, 3), np.uint8))
+    data = bytearray(data.tobytes())
+    if codec == 'png':
+        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    else:
+        sof = next(i for i in range(2, len(data) - 1)
+                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
+        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+@pytest.mark.parametrize('codec', ['jpg', 'png'])
+@pytest.mark.parametrize('width, height, limit, refused', [
+    (16000, 16000, None, True), (30000, 30000, None, True), (7680, 4320, None, False),
+    (7681, 4320, None, True), (640, 480, 640 * 480, False), (640, 481, 640 * 480, True)])
+def test_the_header_size_is_checked_before_decoding(codec, width, height, limit, refused):
+    data = _claiming(codec, width, height)
+    assert im.encoded_size(data) == ({'jpg': 'jpeg'}.get(codec, codec), width, height)
+    msg = CompressedImage(format=codec, data=data)
+    kwargs = {} if limit is None else {'max_pixels': limit}
+    if refused:
+        with pytest.raises(im.ImageFormatError) as err:
+            im.compressed_to_rgb(msg, **kwargs)
+        assert err.value.kind == 'absurd_size'
+        return
+    # Within the limit the decoder may run: libjpeg fills the missing rows, PNG's
+    # checksum fails. Either way the size it reaches is the one the header claimed.
+    try:
+        assert im.compressed_to_rgb(msg, **kwargs).shape == (height, width, 3)
+    except im.ImageFormatError as exc:
+        assert exc.kind == 'corrupt_compressed'
+
+
+@pytest.mark.parametrize('ext, name', [('.bmp', 'bmp'), ('.webp', 'webp'), ('.tiff', 'tiff'),
+                                       ('.ppm', 'pnm')])
+def test_other_codecs_are_named_and_refused(ext, name):
+    ok, data = cv2.imencode(ext, np.zeros((8, 8, 3), np.uint8))
+    with pytest.raises(im.ImageFormatError, match=f'compressed {name} images are not accepted'):
+        im.compressed_to_rgb(CompressedImage(format=ext[1:], data=data.tobytes()))
+
+
+@pytest.mark.parametrize('data', [b'\xff\xd8\xff\xd9', b'\xff\xd8\xff\xda\x00\x02',
+                                  b'\x89PNG\r\n\x1a\n\x00\x00', b'\xff\xd8', b'hello world'])
+def test_damaged_headers_are_corrupt(data):
+    with pytest.raises(im.ImageFormatError) as err:
+        im.compressed_to_rgb(CompressedImage(format='jpeg', data=data))
+    assert err.value.kind == 'corrupt_compressed'

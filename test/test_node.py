@@ -703,6 +703,60 @@ def test_corrupt_compressed_frame_is_counted_and_the_next_frame_served(
     assert rig.send(good)['labels'].header == good.header
 
 
+def _claiming(codec, width, height):
+    """Return a small real JPEG or PNG whose header claims ``width`` x ``height``."""
+    ok, data = cv2.imencode(f'.{codec}', _street_like(16, 16))
+    data = bytearray(data.tobytes())
+    if codec == 'png':
+        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    else:
+        sof = next(i for i in range(2, len(data) - 1)
+                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
+        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)
+
+
+def _peak_rss_mib(pid):
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('VmHWM:'):
+            return int(line.split()[1]) / 1024
+    raise AssertionError('no VmHWM in /proc status')
+
+
+@pytest.mark.parametrize('codec, width, height', [
+    ('jpg', 30000, 30000), ('jpg', 16000, 16000), ('png', 16000, 16000), ('png', 8000, 4400)])
+def test_a_compressed_image_claiming_a_huge_size_is_refused_before_decoding(
+        client, active_multi, subscriptions, diagnostics, codec, width, height):
+    topic = f'{active_multi.namespace}/left/image/compressed'
+    rig = Rig(client, subscriptions, f'{active_multi.namespace}/left', topic, CompressedImage)
+    rig.send(_compressed(_street_like(64, 128)))
+    peak = _peak_rss_mib(active_multi.pid)
+    key = 'errors: absurd_size'
+    before = _count(_diagnostics(diagnostics, topic), key)
+    bomb = _compressed(_street_like(16, 16), f'.{codec}')
+    bomb.data = _claiming(codec, width, height)
+    _publish_until_counted(rig.publisher, bomb, diagnostics, topic, key, before)
+    good = _compressed(_street_like(64, 128))
+    assert rig.send(good, timeout=10.0)['labels'].header == good.header
+    # A decode would have taken gigabytes (30000x30000 x 3 bytes = 2.5 GiB).
+    assert _peak_rss_mib(active_multi.pid) - peak < 20
+
+
+@pytest.mark.parametrize('ext', ['.bmp', '.webp', '.tiff'])
+def test_compressed_formats_other_than_jpeg_and_png_are_refused_by_name(
+        client, active_multi, subscriptions, diagnostics, ext):
+    topic = f'{active_multi.namespace}/left/image/compressed'
+    rig = Rig(client, subscriptions, f'{active_multi.namespace}/left', topic, CompressedImage)
+    key = 'errors: unsupported_encoding'
+    before = _count(_diagnostics(diagnostics, topic), key)
+    _publish_until_counted(rig.publisher, _compressed(_street_like(32, 32), ext), diagnostics,
+                           topic, key, before)
+    # Logs are throttled per camera and kind: the first refusal names its format.
+    active_multi.wait_for_log(r'compressed \w+ images are not accepted: send jpeg or png')
+    good = _compressed(_street_like(64, 128), '.jpg')
+    assert rig.send(good)['labels'].header == good.header
+
+
 # -- precisions this machine only emulates ---------------------------------------------
 
 def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(

@@ -24,8 +24,9 @@ import re
 
 from bisenet_ros.node import NODE_NAME
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECISIONS,
-                                         RESIZE_POLICIES, STRIDE)
+from bisenet_ros.runtime.options import (BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, LABEL_RESIZE,
+                                         MAX_IMAGE_PIXELS, PRECISIONS, RESIZE_POLICIES,
+                                         STRIDE)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 
@@ -114,6 +115,10 @@ LIVE_PARAMETERS = {
                     'while someone subscribes).')),
     'max_rate': (0.0, _float_range(
         'Most frames per second segmented per camera; 0 = as many as arrive.', 0.0, 1000.0)),
+    'max_image_pixels': (DEFAULT_MAX_PIXELS, _int_range(
+        'Largest input image accepted, in pixels (width x height); a compressed image is '
+        'checked from its own header before it is decoded. Default 8K (7680x4320).',
+        1, MAX_IMAGE_PIXELS)),
 }
 
 AUTOSTART = ('autostart', True, ParameterDescriptor(

@@ -28,7 +28,7 @@ import threading
 import time
 
 from bisenet_ros import render
-from bisenet_ros.image_msgs import fill_image, ImageFormatError, new_image
+from bisenet_ros.image_msgs import DEFAULT_MAX_PIXELS, fill_image, ImageFormatError, new_image
 from bisenet_ros.node.stats import classify_image_error
 import rclpy
 from sensor_msgs.msg import Image
@@ -45,6 +45,7 @@ class LiveSettings:
     publish_color: bool = True
     publish_overlay: bool = True
     publish_confidence: bool = False
+    max_image_pixels: int = DEFAULT_MAX_PIXELS
 
 
 class Worker:
@@ -86,7 +87,7 @@ class Worker:
         images, frames = [], []
         for frame in taken:
             try:
-                rgb = frame.camera.decode(frame.msg)
+                rgb = frame.camera.decode(frame.msg, self._live.max_image_pixels)
             except ImageFormatError as exc:
                 self._bad_frame(frame, classify_image_error(exc), exc)
                 continue

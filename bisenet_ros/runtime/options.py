@@ -26,3 +26,10 @@ RESIZE_POLICIES = ('stretch', 'letterbox', 'native')
 LABEL_RESIZE = ('nearest', 'logits')
 # Network input sides are multiples of the network's output stride.
 STRIDE = 32
+# Input images: limits well above any real camera; larger headers are corrupt or
+# hostile and would make a decoder allocate gigabytes. DEFAULT_MAX_PIXELS (8K,
+# 7680x4320) is accepted unless told otherwise (max_image_pixels), up to
+# MAX_IMAGE_PIXELS.
+MAX_IMAGE_SIDE = 16384
+MAX_IMAGE_PIXELS = 2 ** 28
+DEFAULT_MAX_PIXELS = 7680 * 4320
