@@ -25,6 +25,7 @@ import itertools
 import json
 from pathlib import Path
 import secrets
+import signal
 import time
 
 from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
@@ -602,12 +603,15 @@ def test_invalid_parameter_change_is_rejected_with_a_reason(client, single, name
     assert reason in result.reason and result.reason
 
 
-def test_sigint_exits_0_and_leaves_no_process_or_shared_memory(single):
-    segments = {path for path in single.shared_memory_files()
+def _fastdds_segments(node):
+    segments = {path for path in node.shared_memory_files()
                 if 'fastdds' in path or 'fastrtps' in path}
     assert segments, 'the node mapped no Fast DDS shared memory: this check would prove nothing'
-    assert single.interrupt(timeout=30) == 0
-    assert not Path(f'/proc/{single.pid}').exists()
+    return segments
+
+
+def _left_behind(segments):
+    """Return the files of ``segments`` (and Fast DDS's companions) still in /dev/shm."""
     ours = {line.split()[-1] for line in Path('/proc/self/maps').read_text().splitlines()
             if '/dev/shm/' in line}
     left = []
@@ -618,7 +622,56 @@ def test_sigint_exits_0_and_leaves_no_process_or_shared_memory(single):
                          path.with_name(f'sem.{path.name}_mutex')):
             if leftover.exists():
                 left.append(str(leftover))
-    assert not left, f'shared memory left behind: {sorted(left)}'
+    return sorted(left)
+
+
+def test_sigint_exits_0_and_leaves_no_process_or_shared_memory(single):
+    segments = _fastdds_segments(single)
+    assert single.interrupt(timeout=30) == 0
+    assert not Path(f'/proc/{single.pid}').exists()
+    assert not _left_behind(segments), 'shared memory left behind'
+
+
+@pytest.mark.parametrize('second, gap', [
+    (signal.SIGINT, 0.0), (signal.SIGINT, 0.05), (signal.SIGINT, 0.3), (signal.SIGINT, 1.5),
+    (signal.SIGTERM, 0.15)])
+def test_a_second_signal_while_frames_flow_still_exits_0_and_leaves_nothing(
+        client, workdir, model_path, domain_id, subscriptions, second, gap):
+    namespace = f'/signals_{secrets.token_hex(3)}'
+    node = NodeProcess(['-p', f'model_path:={model_path}', '-p', 'threads:=1',
+                        '-r', f'__ns:={namespace}'],
+                       ros_environment(domain_id), workdir / f'{namespace[1:]}.log')
+    try:
+        node.wait_for_log('active: segmenting', timeout=90)
+        rig = Rig(client, subscriptions, namespace, f'{namespace}/image')
+        rig.send(_image(_street_like(48, 64)))
+        segments = _fastdds_segments(node)
+        for seed in range(3):  # frames in flight when the signals land
+            rig.publisher.publish(_image(_street_like(48, 64, seed)))
+        node.process.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        node.process.send_signal(second)
+        assert node.wait(timeout=60) == 0, node.log()[-2000:]
+        assert 'Traceback' not in node.log() and 'terminate called' not in node.log()
+        assert not _left_behind(segments), 'shared memory left behind'
+    finally:
+        node.stop()
+
+
+@pytest.mark.parametrize('after', [0.2, 1.0, 2.5])
+def test_signals_during_start_up_and_model_load_exit_0(workdir, model_path, domain_id, after):
+    node = NodeProcess(['-p', f'model_path:={model_path}', '-p', 'threads:=1',
+                        '-r', f'__ns:=/load_{secrets.token_hex(3)}'],
+                       ros_environment(domain_id), workdir / f'load_{after}.log')
+    try:
+        time.sleep(after)  # importing torch, loading the model or configuring
+        for number in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
+            node.process.send_signal(number)
+            time.sleep(0.05)
+        assert node.wait(timeout=60) == 0, node.log()[-2000:]
+        assert 'Traceback' not in node.log() and 'terminate called' not in node.log()
+    finally:
+        node.stop()
 
 
 # -- the multi-camera, compressed, lifecycle-managed node ------------------------------

@@ -53,8 +53,16 @@ NODE_NAME = 'bisenet_segmentation'
 
 def main(args=None):
     """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
-    from bisenet_ros.node.run import main as run
-    return run(args)
+    import signal
+    received = []
+    # From the first moment (the imports below load torch) to the last, a signal
+    # is only noted: none becomes an exception, so no second Ctrl-C can cut the
+    # cleanup short (a KeyboardInterrupt in the worker's join aborted the
+    # process, exit -6, and left Fast DDS files in /dev/shm).
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda signum, frame: received.append(signum))
+    from bisenet_ros.node.run import run
+    return run(args, received)
 
 
 __all__ = ['NODE_NAME', 'main']

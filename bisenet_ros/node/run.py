@@ -12,9 +12,10 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Run the segmentation node as a process: ``main`` and its one-line errors."""
+"""Run the segmentation node as a process: ``run`` and its one-line errors."""
 
 import re
+import signal
 import sys
 
 from bisenet_ros.node import NODE_NAME
@@ -22,6 +23,7 @@ from bisenet_ros.node.segmentation_node import SegmentationNode, StartError
 import rclpy
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 # rclpy words a rejected value as 'Invalid parameter value (V) for parameter.
 # Reason: R: NAME'; say it as 'parameter NAME: R' instead.
@@ -37,26 +39,39 @@ def _one_line(exc):
     return ' '.join(text.split())
 
 
-def main(args=None):
-    """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
-    rclpy.init(args=args)
+def run(args, received):
+    """
+    Run the node until a signal lands in ``received``; return 0, or 1 when it cannot start.
+
+    The caller's SIGINT/SIGTERM handlers only append to ``received`` (see
+    ``bisenet_ros.node.main``); rclpy installs none of its own.
+    """
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
-        node = SegmentationNode()
-        if node.autostart:
-            node.start()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
+        if not received:
+            node = SegmentationNode()
+            if node.autostart:
+                node.start()
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            # Short waits, so the signal handlers (Python code) run soon after a signal.
+            while not received and rclpy.ok():
+                executor.spin_once(timeout_sec=0.2)
+    except ExternalShutdownException:
         pass
     except (StartError, ParameterException) as exc:
-        print(f'{NODE_NAME}: {_one_line(exc)}', file=sys.stderr)
-        code = 1
+        if not received:  # a signal during the start only asked to stop
+            print(f'{NODE_NAME}: {_one_line(exc)}', file=sys.stderr)
+            code = 1
     finally:
         if node is not None:
             node.stop()
             node.destroy_node()
         rclpy.try_shutdown()
+        # Python's exit puts back the default handlers, which would kill the process
+        # with the signal's status: signals after the cleanup are ignored instead.
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
     return code
