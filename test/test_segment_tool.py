@@ -79,7 +79,7 @@ def test_a_video_gives_an_overlay_video_with_every_frame(model, tmp_path):
     assert count == 7
 
 
-def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path):
+def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path, capsys):
     store = bags.typestore()
     header = store.types['std_msgs/msg/Header']
     stamp = store.types['builtin_interfaces/msg/Time']
@@ -99,7 +99,11 @@ def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path):
                 format='jpeg', data=jpeg)
             writer.write('/left/image/compressed', (100 + i) * 10**9 + 1,
                          store.serialize_cdr(packed, COMPRESSED))
-    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 0
+    # The corrupt frame is listed and makes the exit 1; every other frame is done.
+    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
+    err = capsys.readouterr().err
+    assert f'skipped /left/image/compressed at {101 * 10**9 + 1}: corrupt' in err
+    assert '1 input(s) could not be segmented' in err
     topics = bags.read_topics(tmp_path / 'out')
     assert topics['/front/labels'].count == 3 and topics['/front/overlay'].count == 3
     assert topics['/left/image/labels'].count == 2, 'the corrupt frame is skipped, not faked'
@@ -129,3 +133,77 @@ def test_a_precision_the_cpu_only_emulates_is_refused_with_the_reason(
     assert done.returncode == 1
     assert reason in done.stderr and 'use fp32' in done.stderr
     assert 'Traceback' not in done.stderr and not (tmp_path / 'out').exists()
+
+
+def _bad_inputs(tmp_path):
+    """Write a folder with good images around a text file named .png; return the folder."""
+    folder = tmp_path / 'in'
+    for i in range(4):
+        inputs.write_rgb(folder / f'{i:03d}.png', _frame(i))
+    (folder / '001b.png').write_text('not an image')
+    (folder / '002b.jpg').write_bytes(b'\xff\xd8\xff\xe0garbage')
+    return folder
+
+
+def test_an_unreadable_image_in_a_folder_is_listed_and_the_rest_are_done(
+        model, tmp_path, capsys):
+    folder = _bad_inputs(tmp_path)
+    assert main([str(folder), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
+    err = capsys.readouterr().err
+    for name in ('001b.png', '002b.jpg'):
+        assert f'skipped {folder / name}:' in err
+    assert '2 input(s) could not be segmented' in err and 'Traceback' not in err
+    assert sorted(p.name for p in (tmp_path / 'out').glob('*_labels.png')) == [
+        f'{i:03d}_labels.png' for i in range(4)]
+
+
+@pytest.mark.parametrize('where', ['input', 'inside', 'under_a_file'])
+def test_an_output_path_that_cannot_work_is_refused_before_any_work(
+        model, tmp_path, capsys, where):
+    folder = _bad_inputs(tmp_path)
+    (tmp_path / 'a_file').write_text('x')
+    output = {'input': folder, 'inside': folder / 'out',
+              'under_a_file': tmp_path / 'a_file' / 'out'}[where]
+    assert main([str(folder), '-o', str(output), '--model', str(model)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and ('inside it' in err or 'is a file' in err)
+    assert not list(folder.glob('*_labels.png'))
+
+
+def test_an_existing_bag_output_and_wrong_topics_are_refused(model, tmp_path, capsys):
+    from bag_helpers import write_camera_bag
+    bag = tmp_path / 'in'
+    write_camera_bag(bag, 2)
+    (tmp_path / 'taken').mkdir()
+    assert main([str(bag), '-o', str(tmp_path / 'taken'), '--model', str(model)]) == 1
+    assert 'exists already' in capsys.readouterr().err
+    for topics in (['/nope'], ['/cam/camera_info']):
+        assert main([str(bag), '-o', str(tmp_path / 'out'), '--model', str(model),
+                     '--topics', *topics]) == 2
+        err = capsys.readouterr().err
+        assert f'--topics {topics[0]}: not image topics' in err and 'Traceback' not in err
+
+
+@pytest.mark.parametrize('case', ['empty_folder', 'bag_without_metadata', 'garbage_video',
+                                  'truncated_bag'])
+def test_nothing_to_segment_or_a_damaged_input_fails_in_one_line(
+        model, tmp_path, capsys, case):
+    source = tmp_path / 'src'
+    if case == 'empty_folder':
+        source.mkdir()
+    elif case == 'bag_without_metadata':
+        from bag_helpers import write_camera_bag
+        source = tmp_path / 'bag'
+        write_camera_bag(source, 2)
+        (source / 'metadata.yaml').unlink()
+    elif case == 'garbage_video':
+        source = tmp_path / 'drive.mp4'
+        source.write_bytes(b'\x00' * 100)
+    else:
+        from bag_helpers import write_camera_bag
+        write_camera_bag(tmp_path / 'bag', 3)
+        source = next((tmp_path / 'bag').glob('*.mcap'))
+        source.write_bytes(source.read_bytes()[:200])
+    assert main([str(source), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
+    err = capsys.readouterr().err  # (FFmpeg may print its own lines before ours)
+    assert err.splitlines()[-1].startswith('bisenet-segment: ') and 'Traceback' not in err

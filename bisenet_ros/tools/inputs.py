@@ -60,12 +60,32 @@ def video_frames(path):
 
 
 def video_properties(path):
-    """Return (frame count, frames per second) of a video file."""
+    """Return (frame count, frames per second) of a video file; raise ValueError if unreadable."""
     capture = cv2.VideoCapture(str(path))
     try:
+        if not capture.isOpened():
+            raise ValueError(f'{path}: not a readable video')
         return int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), capture.get(cv2.CAP_PROP_FPS) or 30.0
     finally:
         capture.release()
+
+
+def check_output(source, output, kind):
+    """
+    Raise ValueError for an output path that cannot work for ``source`` of ``kind``.
+
+    The output may be neither the input nor inside it (a folder's next run would
+    segment the previous outputs), nor under a file; a bag output must be new.
+    """
+    source, output = Path(source).resolve(), Path(output).resolve()
+    if output == source or (source.is_dir() and source in output.parents):
+        raise ValueError(f'output {output} is the input or inside it: outputs would be read '
+                         'as inputs on the next run; choose another output')
+    blocking = next((p for p in (output, *output.parents) if p.exists()), None)
+    if blocking is not None and blocking.is_file():
+        raise ValueError(f'output {output}: {blocking} is a file, not a folder')
+    if kind == 'bag' and output.exists():
+        raise ValueError(f'output {output} exists already; a segmented bag needs a new path')
 
 
 def input_kind(path):

@@ -22,7 +22,10 @@ bisenet-segment: segment images, folders, videos and rosbag2 files offline.
     bisenet-segment bag_dir/ -o out/segmented_bag  # a bag with labels/color/overlay topics
 
 Label PNGs hold Cityscapes trainIds (255 = ignore). Every input frame gives
-exactly one output; per-class pixel statistics are printed at the end.
+exactly one output; per-class pixel statistics are printed at the end. An image
+or bag frame that cannot be read is skipped and listed at the end, the others
+are still done, and the exit status is 1 (also when nothing was found to
+segment); 2 for a usage error. The output may not be the input or inside it.
 """
 
 import argparse
@@ -93,13 +96,23 @@ def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
         inputs.write_rgb(out_dir / f'{stem}_{name}.png', array)
 
 
-def segment_images(seg, paths, out_dir, which, alpha, stats):
-    """Segment image files in batches; return the number written."""
+def segment_images(seg, paths, out_dir, which, alpha, stats, failures):
+    """
+    Segment image files in batches; return the number written.
+
+    An image that cannot be read is added to ``failures`` as (path, reason)
+    and skipped: the others are still segmented.
+    """
     done = 0
     for start in tqdm(range(0, len(paths), seg.max_batch), unit='batch', desc='images'):
-        chunk = paths[start:start + seg.max_batch]
-        images = [inputs.read_rgb(p) for p in chunk]
-        for path, rgb, result in zip(chunk, images, seg.segment(images)):
+        chunk, images = [], []
+        for path in paths[start:start + seg.max_batch]:
+            try:
+                images.append(inputs.read_rgb(path))
+                chunk.append(path)
+            except ValueError as exc:
+                failures.append((path, str(exc)))
+        for path, rgb, result in zip(chunk, images, seg.segment(images) if images else []):
             stats.add(result.labels)
             _write_image_outputs(seg, rgb, result.labels, path.stem, out_dir, which, alpha)
             done += 1
@@ -147,25 +160,52 @@ def main(argv=None):
         parser.error(f'--outputs: unknown {sorted(which - set(OUTPUTS))}; valid: {OUTPUTS}')
     try:
         kind = inputs.input_kind(args.input)
+        inputs.check_output(args.input, args.output, kind)
+        paths = _image_paths(args.input, kind)
         seg = segmenter_from_args(args)
-    except (CheckpointError, BackendUnavailableError, ValueError, FileNotFoundError) as exc:
+    except (CheckpointError, BackendUnavailableError, ValueError, OSError) as exc:
         print(f'bisenet-segment: {exc}', file=sys.stderr)
         return 1
     stats = ClassStatistics(seg.class_names)
-    if kind == 'image':
-        count = segment_images(seg, [args.input], args.output, which, args.alpha, stats)
-    elif kind == 'folder':
-        count = segment_images(seg, inputs.image_files(args.input), args.output, which,
-                               args.alpha, stats)
-    elif kind == 'video':
-        count = segment_video(seg, args.input, args.output, args.alpha, stats)
-    else:
-        from bisenet_ros.tools.segment_bag import segment_bag
-        count = segment_bag(seg, args.input, args.output, which, args.alpha, stats,
-                            args.topics)
-    print(f'segmented {count} {kind == "video" and "frames" or "images"} -> {args.output}')
+    failures = []
+    try:
+        if kind in ('image', 'folder'):
+            count = segment_images(seg, paths, args.output, which, args.alpha, stats, failures)
+        elif kind == 'video':
+            count = segment_video(seg, args.input, args.output, args.alpha, stats)
+        else:
+            from bisenet_ros.tools.segment_bag import segment_bag
+            count = segment_bag(seg, args.input, args.output, which, args.alpha, stats,
+                                args.topics, failures)
+    except (ValueError, OSError, RuntimeError) as exc:  # unreadable input, unwritable output
+        print(f'bisenet-segment: {exc}', file=sys.stderr)
+        return 2 if getattr(exc, 'usage', False) else 1
+    unit = 'frames' if kind in ('video', 'bag') else 'images'
+    print(f'segmented {count} {unit} -> {args.output}')
     print('\n'.join(stats.table()))
-    return 0
+    for where, reason in failures:
+        print(f'bisenet-segment: skipped {where}: {reason}', file=sys.stderr)
+    if failures:
+        print(f'bisenet-segment: {len(failures)} input(s) could not be segmented (listed above)',
+              file=sys.stderr)
+    if not count and not failures:
+        print(f'bisenet-segment: nothing was segmented in {args.input}', file=sys.stderr)
+    return 1 if failures or not count else 0
+
+
+def _image_paths(path, kind):
+    """Return the image files of an image or folder input; refuse a folder without any."""
+    if kind == 'image':
+        return [path]
+    if kind != 'folder':
+        return []
+    paths = inputs.image_files(path)
+    if not paths:
+        hint = (' (a rosbag2 folder needs its metadata.yaml)'
+                if any(p.suffix in ('.mcap', '.db3') for p in path.iterdir()) else '')
+        raise ValueError(f'{path}: no images ({", ".join(inputs.IMAGE_SUFFIXES)}) to '
+                         f'segment{hint}')
+    return paths
 
 
 if __name__ == '__main__':

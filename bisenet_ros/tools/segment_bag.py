@@ -29,6 +29,7 @@ from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
 from bisenet_ros.tools import bags
 import numpy as np
+from rosbags.rosbag2 import ReaderError
 from tqdm import tqdm
 
 LOG = logging.getLogger('bisenet_ros.segment')
@@ -50,14 +51,39 @@ def _image_message(store, header, array):
         step=step, data=np.ascontiguousarray(array).reshape(-1))
 
 
-def segment_bag(seg, path, out_path, which, alpha, stats, topics=None):
-    """Segment the image topics of the bag at ``path`` into a new bag; return the count."""
+class TopicChoiceError(ValueError):
+    """--topics names a topic the bag lacks or one that holds no images (a usage error)."""
+
+    usage = True
+
+
+def _chosen_topics(path, summaries, topics):
+    images = sorted(t.name for t in summaries.values() if t.msgtype in bags.IMAGE_TYPES)
+    if not topics:
+        if not images:
+            raise ValueError(f'{path}: no image topics to segment; it has '
+                             f'{", ".join(sorted(summaries)) or "no topics"}')
+        return images
+    wrong = [t for t in topics if t not in images]
+    if wrong:
+        raise TopicChoiceError(f'--topics {" ".join(wrong)}: not image topics of {path}; '
+                               f'its image topics are {", ".join(images) or "none"}')
+    return list(topics)
+
+
+def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=None):
+    """
+    Segment the image topics of the bag at ``path`` into a new bag; return the count.
+
+    A frame that cannot be decoded is added to ``failures`` as (where, reason)
+    and skipped; its input message is still copied.
+    """
     store = bags.typestore()
-    summaries = bags.read_topics(path)
-    if topics:
-        chosen = list(topics)
-    else:
-        chosen = [t.name for t in summaries.values() if t.msgtype in bags.IMAGE_TYPES]
+    try:
+        summaries = bags.read_topics(path)
+    except ReaderError as exc:
+        raise bags.BagError(f'{path}: not a readable rosbag2 ({exc})') from exc
+    chosen = _chosen_topics(path, summaries, topics)
     outputs = {topic: {name: output_topic(topic, name) for name in sorted(which)}
                for topic in chosen}
     clashes = [t for names in outputs.values() for t in names.values() if t in summaries]
@@ -68,32 +94,34 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None):
                    for topic in chosen}
     total = sum(summaries[t].count for t in chosen if t in summaries)
     done = skipped = 0
-    with bags.BagWriter(out_path) as writer:
-        for topic in chosen:
-            summary = summaries.get(topic)
-            writer.add_topic(topic, summary.msgtype if summary else IMAGE,
-                             summary.offered_qos if summary else ())
-            for out_topic in outputs[topic].values():
-                writer.add_topic(out_topic, IMAGE)
-        for message in tqdm(bags.read_messages(path, chosen), total=total, unit='frame'):
-            writer.write(message.topic, message.timestamp, message.data)
-            msg = store.deserialize_cdr(message.data, message.msgtype)
-            try:
-                rgb = (compressed_to_rgb(msg) if message.msgtype.endswith('CompressedImage')
-                       else image_to_rgb(msg))
-            except ImageFormatError as exc:
-                LOG.error('%s at %d: %s (frame skipped)', message.topic, message.timestamp,
-                          exc)
-                skipped += 1
-                continue
-            labels = seg.segment([rgb])[0].labels
-            stats.add(labels)
-            products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
-            for name, out_topic in outputs[message.topic].items():
-                out_msg = _image_message(store, msg.header, products[name])
-                data = store.serialize_cdr(out_msg, IMAGE)
-                writer.write(out_topic, message.timestamp, data)
-            done += 1
+    try:
+        with bags.BagWriter(out_path) as writer:
+            for topic in chosen:
+                summary = summaries[topic]
+                writer.add_topic(topic, summary.msgtype, summary.offered_qos)
+                for out_topic in outputs[topic].values():
+                    writer.add_topic(out_topic, IMAGE)
+            for message in tqdm(bags.read_messages(path, chosen), total=total, unit='frame'):
+                writer.write(message.topic, message.timestamp, message.data)
+                msg = store.deserialize_cdr(message.data, message.msgtype)
+                try:
+                    rgb = (compressed_to_rgb(msg) if message.msgtype.endswith('CompressedImage')
+                           else image_to_rgb(msg))
+                except ImageFormatError as exc:
+                    skipped += 1
+                    if failures is not None:
+                        failures.append((f'{message.topic} at {message.timestamp}', str(exc)))
+                    continue
+                labels = seg.segment([rgb])[0].labels
+                stats.add(labels)
+                products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
+                for name, out_topic in outputs[message.topic].items():
+                    out_msg = _image_message(store, msg.header, products[name])
+                    data = store.serialize_cdr(out_msg, IMAGE)
+                    writer.write(out_topic, message.timestamp, data)
+                done += 1
+    except ReaderError as exc:  # damage found while reading the messages
+        raise bags.BagError(f'{path}: not a readable rosbag2 ({exc})') from exc
     if skipped:
         LOG.warning('%d of %d frames could not be decoded and were skipped', skipped, total)
     return done
