@@ -310,3 +310,51 @@ def test_player_stepping_on_an_answer_topic_loses_no_frame_to_a_slow_subscriber(
     finally:
         player.stop()
     assert processed == [msg for msg, _ in images]
+
+
+def _damaged_bag(tmp_path, case):
+    """Return the path of a bag damaged as ``case`` says."""
+    bag = tmp_path / 'bag'
+    write_camera_bag(bag, 3, storage='sqlite3' if case == 'truncated db3' else 'mcap')
+    if case == 'truncated mcap':
+        data = next(bag.glob('*.mcap'))
+        data.write_bytes(data.read_bytes()[:300])
+    elif case == 'truncated db3':
+        data = next(bag.glob('*.db3'))
+        data.write_bytes(data.read_bytes()[:1000])
+    elif case == 'malformed metadata.yaml':
+        (bag / 'metadata.yaml').write_text('rosbag2_bagfile_information: [unclosed')
+    elif case == 'missing metadata.yaml':
+        (bag / 'metadata.yaml').unlink()
+    elif case == 'empty .mcap':
+        bag = tmp_path / 'empty.mcap'
+        bag.write_bytes(b'')
+    return bag
+
+
+DAMAGE = ['truncated mcap', 'truncated db3', 'malformed metadata.yaml',
+          'missing metadata.yaml', 'empty .mcap']
+
+
+@pytest.mark.parametrize('case', DAMAGE)
+def test_a_damaged_bag_is_one_bag_read_error_for_every_reader(tmp_path, case):
+    from bisenet_ros.tools.bags import BagReadError
+    bag = _damaged_bag(tmp_path, case)
+    with pytest.raises(BagReadError, match=f'{bag}: not a readable rosbag2'):
+        read_topics(bag)
+    with pytest.raises(BagReadError, match='not a readable rosbag2'):
+        list(read_messages(bag))
+
+
+@pytest.mark.parametrize('case', ['truncated mcap', 'malformed metadata.yaml', 'empty .mcap'])
+def test_the_player_refuses_a_damaged_bag_in_one_line(tmp_path, domain_id, case):
+    bag = _damaged_bag(tmp_path, case)
+    player = ToolProcess('bisenet_ros.tools.play', [bag], ros_environment(domain_id),
+                         tmp_path / 'play.log')
+    try:
+        assert player.wait(60) == 1, player.log()
+    finally:
+        player.stop()
+    lines = [line for line in player.log().splitlines() if line.strip()]
+    assert lines[-1].startswith('bisenet-play: ') and 'not a readable rosbag2' in lines[-1]
+    assert 'Traceback' not in player.log() and 'AttributeError' not in player.log()

@@ -26,6 +26,7 @@ Nothing here imports rclpy: QoS profiles are read by attribute, so an rclpy
 """
 
 import collections
+import contextlib
 import functools
 import importlib
 from pathlib import Path
@@ -37,6 +38,7 @@ from rosbags.interfaces import QosLiveliness
 from rosbags.interfaces import QosReliability
 from rosbags.interfaces import QosTime
 from rosbags.rosbag2 import Reader
+from rosbags.rosbag2 import ReaderError
 from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer
 from rosbags.typesys import get_typestore
@@ -82,6 +84,21 @@ AdaptedQos.__doc__ = 'Reliability and durability that match every offered profil
 
 class BagError(RuntimeError):
     """A bag cannot be written or read as asked."""
+
+
+class BagReadError(BagError):
+    """The bag itself is unreadable: damaged, empty, or its metadata.yaml missing or broken."""
+
+
+@contextlib.contextmanager
+def _reading(path):
+    """Open the bag at ``path`` with rosbags; its errors become one BagReadError each."""
+    try:
+        with Reader(Path(path)) as reader:
+            yield reader
+    except (ReaderError, FileNotFoundError) as exc:  # rosbags says what is wrong
+        cause = ' '.join(str(exc).split())  # YAML errors span lines
+        raise BagReadError(f'{path}: not a readable rosbag2 ({cause})') from exc
 
 
 @functools.lru_cache(maxsize=1)
@@ -209,7 +226,7 @@ class BagWriter:
 
 def read_topics(path):
     """Return {topic: TopicSummary} of the bag at ``path`` (directory, .mcap or .db3)."""
-    with Reader(Path(path)) as reader:
+    with _reading(path) as reader:
         summaries = {}
         for connection in reader.connections:
             previous = summaries.get(connection.topic)
@@ -232,7 +249,7 @@ def read_messages(path, topics=None):
 
     Each is a :class:`BagMessage` with the CDR bytes exactly as stored.
     """
-    with Reader(Path(path)) as reader:
+    with _reading(path) as reader:
         known = {c.topic for c in reader.connections}
         if topics is not None:
             missing = sorted(set(topics) - known)

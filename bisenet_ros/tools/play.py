@@ -38,7 +38,8 @@ import argparse
 import sys
 import time
 
-from bisenet_ros.tools.bags import adapt_qos, BagError, CAMERA_TYPES, IMAGE_TYPES, message_class
+from bisenet_ros.tools.bags import (adapt_qos, BagError, BagReadError, CAMERA_TYPES,
+                                    IMAGE_TYPES, message_class)
 from bisenet_ros.tools.bags import qos_from_profile, read_messages, read_topics
 from bisenet_ros.tools.processes import ros_context
 
@@ -67,9 +68,11 @@ class Player(Node):
 
     def __init__(self, bag, topics=None, reliability='auto', durability='auto', depth=10,
                  clock_hz=None, context=None):
+        # Read first: a bag that cannot be read leaves no half-built node behind.
+        summaries = read_topics(bag)
+        self._executor = None
         super().__init__('bisenet_play', context=context)
         self.bag = bag
-        summaries = read_topics(bag)
         if topics is None:
             topics = [t for t, s in summaries.items() if s.msgtype in CAMERA_TYPES]
             if not topics:
@@ -90,7 +93,6 @@ class Player(Node):
             qos = self._qos(summary.offered_qos, reliability, durability, depth)
             self._publishers_by_topic[topic] = self.create_publisher(
                 message_class(summary.msgtype), topic, qos)
-        self._executor = None
         self._step_topic = None
         self._steps = 0
         self._steps_before = 0
@@ -296,6 +298,9 @@ def _play(args, context, stop):
         try:
             player = Player(args.bag, args.topics, args.reliability, args.durability,
                             args.qos_depth, args.clock, context=context)
+        except BagReadError as error:  # the input itself is damaged
+            print(f'bisenet-play: {error}', file=sys.stderr)
+            return 1
         except (BagError, FileNotFoundError) as error:
             print(f'bisenet-play: {error}', file=sys.stderr)
             return 2
@@ -313,11 +318,15 @@ def _play(args, context, stop):
                 print(f'bisenet-play: no publisher of {args.step_on} after '
                       f'{args.wait_timeout:g} s', file=sys.stderr)
                 status = 1
-        while status == 0 and not stop:
-            sent = player.play(args.rate, args.step_timeout, lambda: bool(stop))
-            # An empty selection would make --loop spin without end.
-            if not args.loop or sent == 0:
-                break
+        try:
+            while status == 0 and not stop:
+                sent = player.play(args.rate, args.step_timeout, lambda: bool(stop))
+                # An empty selection would make --loop spin without end.
+                if not args.loop or sent == 0:
+                    break
+        except BagReadError as error:  # damage found past the bag's index
+            print(f'bisenet-play: {error}', file=sys.stderr)
+            status = 1
         if status == 0:
             player.flush(args.ack_timeout)
         for topic, count in player.counts.items():

@@ -29,7 +29,6 @@ from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
 from bisenet_ros.tools import bags
 import numpy as np
-from rosbags.rosbag2 import ReaderError
 from tqdm import tqdm
 
 LOG = logging.getLogger('bisenet_ros.segment')
@@ -79,10 +78,7 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
     and skipped; its input message is still copied.
     """
     store = bags.typestore()
-    try:
-        summaries = bags.read_topics(path)
-    except ReaderError as exc:
-        raise bags.BagError(f'{path}: not a readable rosbag2 ({exc})') from exc
+    summaries = bags.read_topics(path)
     chosen = _chosen_topics(path, summaries, topics)
     outputs = {topic: {name: output_topic(topic, name) for name in sorted(which)}
                for topic in chosen}
@@ -94,34 +90,31 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
                    for topic in chosen}
     total = sum(summaries[t].count for t in chosen if t in summaries)
     done = skipped = 0
-    try:
-        with bags.BagWriter(out_path) as writer:
-            for topic in chosen:
-                summary = summaries[topic]
-                writer.add_topic(topic, summary.msgtype, summary.offered_qos)
-                for out_topic in outputs[topic].values():
-                    writer.add_topic(out_topic, IMAGE)
-            for message in tqdm(bags.read_messages(path, chosen), total=total, unit='frame'):
-                writer.write(message.topic, message.timestamp, message.data)
-                msg = store.deserialize_cdr(message.data, message.msgtype)
-                try:
-                    rgb = (compressed_to_rgb(msg) if message.msgtype.endswith('CompressedImage')
-                           else image_to_rgb(msg))
-                except ImageFormatError as exc:
-                    skipped += 1
-                    if failures is not None:
-                        failures.append((f'{message.topic} at {message.timestamp}', str(exc)))
-                    continue
-                labels = seg.segment([rgb])[0].labels
-                stats.add(labels)
-                products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
-                for name, out_topic in outputs[message.topic].items():
-                    out_msg = _image_message(store, msg.header, products[name])
-                    data = store.serialize_cdr(out_msg, IMAGE)
-                    writer.write(out_topic, message.timestamp, data)
-                done += 1
-    except ReaderError as exc:  # damage found while reading the messages
-        raise bags.BagError(f'{path}: not a readable rosbag2 ({exc})') from exc
+    with bags.BagWriter(out_path) as writer:
+        for topic in chosen:
+            summary = summaries[topic]
+            writer.add_topic(topic, summary.msgtype, summary.offered_qos)
+            for out_topic in outputs[topic].values():
+                writer.add_topic(out_topic, IMAGE)
+        for message in tqdm(bags.read_messages(path, chosen), total=total, unit='frame'):
+            writer.write(message.topic, message.timestamp, message.data)
+            msg = store.deserialize_cdr(message.data, message.msgtype)
+            try:
+                rgb = (compressed_to_rgb(msg) if message.msgtype.endswith('CompressedImage')
+                       else image_to_rgb(msg))
+            except ImageFormatError as exc:
+                skipped += 1
+                if failures is not None:
+                    failures.append((f'{message.topic} at {message.timestamp}', str(exc)))
+                continue
+            labels = seg.segment([rgb])[0].labels
+            stats.add(labels)
+            products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
+            for name, out_topic in outputs[message.topic].items():
+                out_msg = _image_message(store, msg.header, products[name])
+                data = store.serialize_cdr(out_msg, IMAGE)
+                writer.write(out_topic, message.timestamp, data)
+            done += 1
     if skipped:
         LOG.warning('%d of %d frames could not be decoded and were skipped', skipped, total)
     return done
