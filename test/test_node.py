@@ -458,6 +458,32 @@ def test_camera_info_is_republished_with_the_frame_header(client, single, rig, s
     assert (republished.width, republished.height) == (128, 64)
 
 
+@pytest.mark.parametrize('width, height', [(0, 4294967295), (64, 32)])
+def test_camera_info_of_another_size_is_republished_as_received_and_warned_once(
+        client, single, rig, subscriptions, width, height):
+    info_pub = client.publisher(CameraInfo, f'{single.namespace}/camera_info', RELIABLE)
+    client.wait_for_subscribers(info_pub)
+    info = CameraInfo(width=width, height=height, distortion_model='plumb_bob')
+    info.k = [float(width), 0.0, 1.0, 0.0, float(height), 2.0, 0.0, 0.0, 1.0]
+    rig.subscribe('labels/camera_info', subscriptions)
+    republished = None
+    deadline = time.monotonic() + 30
+    while republished is None and time.monotonic() < deadline:
+        info_pub.publish(info)
+        try:
+            got = rig.send(_image(_street_like(64, 128)), timeout=3.0)
+        except AssertionError:  # camera_info not there yet: send both again
+            continue
+        out = got['labels/camera_info']
+        if (out.width, out.height) == (width, height):  # not an earlier test's CameraInfo
+            republished = out
+    assert republished is not None and list(republished.k) == list(info.k)
+    rig.send(_image(_street_like(64, 128)))
+    warnings = [line for line in single.log().splitlines()
+                if 'describes' in line and 'but they are 128x64' in line]
+    assert len(warnings) == 1, warnings  # once per camera, whatever follows
+
+
 def _raw_bytes(encoding, height, width, seed):
     """Return random row bytes for ``encoding`` (any bytes are a valid image)."""
     channels = {'rgb': 3, 'bgr': 3, 'rgba': 4, 'bgra': 4, 'mono': 1}
@@ -858,6 +884,10 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
     (['-p', 'precision:=fp16'], '', 'fp16 on a CPU would be emulated'),
     (['-p', 'precision:=bf16'], 'avx2', 'no native bf16'),
     (['-p', 'precision:=bf16', '-p', 'backend:=openvino'], '-bf16', 'no native bf16'),
+    (['--params-file', str(REPO / 'config' / 'segmentation.yaml'), '-p', 'overlay_alpha:=abc'],
+     '', "parameter overlay_alpha: the command line value 'abc' was not applied"),
+    (['--params-file', str(REPO / 'config' / 'segmentation.yaml'), '-p', 'publish_color:=5'],
+     '', 'parameter publish_color: the command line value 5 was not applied'),
 ])
 def test_cannot_start_gives_one_line_and_exit_code_1(domain_id, model_path, args,
                                                      hardware_override, expected):

@@ -17,9 +17,9 @@
 import subprocess
 import sys
 
-from bisenet_ros.node.parameters import (check_parameter, CHOICES, emulated_precision,
-                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
-                                         unknown_parameter_warning)
+from bisenet_ros.node.parameters import (check_parameter, CHOICES, command_line_values,
+                                         dropped_value, emulated_precision, LIVE_PARAMETERS,
+                                         STRUCTURAL_PARAMETERS, unknown_parameter_warning)
 from bisenet_ros.runtime import hardware
 import pytest
 
@@ -85,3 +85,23 @@ def test_the_table_loads_without_torch_or_opencv_for_the_launch_files():
             "sys.exit(sorted({'torch', 'cv2'} & set(sys.modules)) or None)")
     done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_command_line_values_are_read_as_rcl_reads_them():
+    argv = ['node', '-p', 'not_ros:=1', '--ros-args', '-p', 'overlay_alpha:=abc',
+            '--param', 'publish_color:=5', '-p', 'bisenet_segmentation:max_rate:=2.5',
+            '-p', 'other_node:threads:=3', '-p', 'cameras:=[front, left]', '-r', 'a:=b',
+            '-p', 'model_path:=/m/v2.pth', '--', '-p', 'after:=1']
+    assert command_line_values(argv) == {
+        'overlay_alpha': 'abc', 'publish_color': 5, 'max_rate': 2.5,
+        'cameras': ['front', 'left'], 'model_path': '/m/v2.pth'}
+
+
+@pytest.mark.parametrize('given, effective, dropped', [
+    ('abc', 0.5, True), (5, True, True), (True, True, False), (0.3, 0.3, False),
+    (1, 1.0, False), (['a'], ['a'], False), ('torch', 'openvino', True), (1, True, True)])
+def test_a_value_the_params_file_kept_is_named(given, effective, dropped):
+    reason = dropped_value('overlay_alpha', given, effective)
+    assert (reason is not None) == dropped
+    if dropped:
+        assert reason.startswith(f'parameter overlay_alpha: the command line value {given!r}')

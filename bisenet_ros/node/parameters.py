@@ -29,6 +29,7 @@ from bisenet_ros.runtime.options import (BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, 
                                          STRIDE)
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
+import yaml
 
 TRANSPORTS = ('raw', 'compressed')
 # Every string parameter with a fixed set of values, for descriptors and validation.
@@ -181,3 +182,45 @@ def unknown_parameter_warning(name, qos_topics):
     known = sorted(['autostart', *STRUCTURAL_PARAMETERS, *LIVE_PARAMETERS])
     return (f"unknown parameter '{name}' ignored: {NODE_NAME} has no such parameter "
             f"(known: {', '.join(known)}, qos_overrides.*)")
+
+
+def command_line_values(argv):
+    """
+    Return {name: value} of this node's ``-p``/``--param NAME:=VALUE`` ROS arguments.
+
+    Values are read as YAML, as rcl reads them; a name scoped to another node
+    (``other_node:name``) is left out.
+    """
+    values, ros = {}, False
+    tokens = iter(argv)
+    for token in tokens:
+        if token in ('--ros-args', '--'):
+            ros = token == '--ros-args'
+        elif ros and token in ('-p', '--param'):
+            name, sep, text = next(tokens, '').partition(':=')
+            node, _, name = name.rpartition(':')
+            if sep and node in ('', NODE_NAME):
+                try:
+                    values[name] = yaml.safe_load(text)
+                except yaml.YAMLError:
+                    values[name] = text
+    return values
+
+
+def dropped_value(name, given, effective):
+    """
+    Return why the command line's ``given`` value of ``name`` did not take effect, or None.
+
+    rcl merges ``-p`` values into those of a ``--params-file``, and silently keeps
+    the file's value when the command line gives another type (``-p
+    overlay_alpha:=abc`` over the file's 0.5); without the file the same value
+    is refused. ``effective`` is the value the node was given.
+    """
+    if given == effective and type(given) is type(effective):
+        return None
+    if isinstance(effective, float) and type(given) is int and given == effective:
+        return None
+    return (f'parameter {name}: the command line value {given!r} was not applied; the params '
+            f'file sets {effective!r} ({type(effective).__name__}), and rcl keeps a file value '
+            'that the command line gives as another type; give a '
+            f'{type(effective).__name__}')

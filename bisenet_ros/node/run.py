@@ -19,9 +19,10 @@ import signal
 import sys
 
 from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.parameters import command_line_values, dropped_value
 from bisenet_ros.node.segmentation_node import SegmentationNode, StartError
 import rclpy
-from rclpy.exceptions import ParameterException
+from rclpy.exceptions import ParameterException, ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.signals import SignalHandlerOptions
 
@@ -39,6 +40,20 @@ def _one_line(exc):
     return ' '.join(text.split())
 
 
+def _check_command_line(node, argv):
+    """Raise StartError for a ``-p`` value that rcl dropped when merging a params file."""
+    for name, given in command_line_values(argv).items():
+        if not node.has_parameter(name):
+            continue  # reported as an unknown parameter by the node itself
+        try:
+            effective = node.get_parameter(name).value
+        except ParameterUninitializedException:  # 'cameras: []' has no type
+            continue
+        reason = dropped_value(name, given, effective)
+        if reason:
+            raise StartError(reason)
+
+
 def run(args, received):
     """
     Run the node until a signal lands in ``received``; return 0, or 1 when it cannot start.
@@ -52,6 +67,7 @@ def run(args, received):
     try:
         if not received:
             node = SegmentationNode()
+            _check_command_line(node, sys.argv if args is None else args)
             if node.autostart:
                 node.start()
             executor = SingleThreadedExecutor()

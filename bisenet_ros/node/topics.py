@@ -50,6 +50,7 @@ class Camera:
         self.stats = CameraStats(now)
         self.input_topic = ''
         self.camera_info = None
+        self.info_size_warned = False  # a CameraInfo for another image size is said once
         self.decode = image_to_rgb  # or compressed_to_rgb: chosen at configure
         self.subscriptions = []
         self.publishers = {}

@@ -130,6 +130,7 @@ class Worker:
         published = list(outputs)
         info = camera.camera_info
         if info is not None:
+            self._check_info_size(camera, info, rgb)
             out = copy.copy(info)  # shallow: only the header is replaced
             out.header = header
             pubs['camera_info'].publish(out)
@@ -138,6 +139,20 @@ class Worker:
         # The whole batch's segmenter time: the frame waited for all of it.
         inference_ms = sum(result.timings[k] for k in ('pre_ms', 'network_ms', 'post_ms'))
         camera.stats.published(processing_ms, self._age_ms(header), published, inference_ms)
+
+    def _check_info_size(self, camera, info, rgb):
+        """Warn once per camera when its CameraInfo describes images of another size."""
+        if camera.info_size_warned or (info.width, info.height) == (0, 0):  # uncalibrated
+            return
+        # The image a CameraInfo describes is its ROI (or full size) after binning.
+        width = (info.roi.width or info.width) // max(info.binning_x, 1)
+        height = (info.roi.height or info.height) // max(info.binning_y, 1)
+        if (width, height) != (rgb.shape[1], rgb.shape[0]):
+            camera.info_size_warned = True
+            self._node.get_logger().warning(
+                f'camera_info of {camera.input_topic} describes {width}x{height} images, '
+                f'but they are {rgb.shape[1]}x{rgb.shape[0]}: it is republished as received '
+                '(a calibration for another resolution?); said once per camera')
 
     def _age_ms(self, header):
         # The stamp is the sender's data, not a precondition: any value the
