@@ -28,6 +28,7 @@ import array as array_module
 import collections
 import re
 
+from bisenet_ros.image_sizes import claimed_size, EncodedImageError, size_refusal
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, MAX_IMAGE_SIDE
 import cv2
 import numpy as np
@@ -42,7 +43,6 @@ __all__ = [
     'OUTPUT_ENCODINGS',
     'SUPPORTED_ENCODINGS',
     'compressed_to_rgb',
-    'encoded_size',
     'fill_image',
     'image_to_rgb',
     'parse_compressed_format',
@@ -50,15 +50,6 @@ __all__ = [
 
 # The compressed formats the node decodes: what image_transport's compressed plugin sends.
 ACCEPTED_CODECS = ('jpeg', 'png')
-# Magic numbers of other image formats, only to name them when refusing.
-_OTHER_CODECS = ((b'RIFF', 'webp'), (b'BM', 'bmp'), (b'II*\x00', 'tiff'), (b'MM\x00*', 'tiff'),
-                 (b'GIF8', 'gif'), (b'\x00\x00\x00\x0cjP', 'jpeg2000'),
-                 (b'\xff\x4f\xff\x51', 'jpeg2000'), (b'P1', 'pnm'), (b'P2', 'pnm'),
-                 (b'P3', 'pnm'), (b'P4', 'pnm'), (b'P5', 'pnm'), (b'P6', 'pnm'),
-                 (b'#?RADIANCE', 'hdr'), (b'\x76\x2f\x31\x01', 'exr'))
-_PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
-# JPEG start-of-frame markers (they carry the size): C0-CF but DHT, JPG and DAC.
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
 class ImageFormatError(ValueError):
@@ -140,71 +131,27 @@ def _unsupported_encoding_message(encoding):
 
 
 def _check_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
-    if width <= 0 or height <= 0:
+    refused = size_refusal(width, height, max_pixels)
+    if refused:
+        kind, why = refused
+        raise ImageFormatError(why, kind)
+
+
+def _compressed_size(data):
+    """Return (width, height) a JPEG or PNG stream's header claims; refuse other formats."""
+    try:
+        codec, width, height = claimed_size(data)
+    except EncodedImageError as exc:
+        if exc.kind == 'unsupported':
+            raise ImageFormatError(f'compressed image not accepted: {exc}',
+                                   'unsupported_encoding') from exc
+        raise ImageFormatError(f'corrupt compressed data: {exc}', 'corrupt_compressed') from exc
+    if codec not in ACCEPTED_CODECS:
         raise ImageFormatError(
-            'zero-sized image: width={} height={}'.format(width, height), 'zero_size')
-    max_pixels = min(int(max_pixels), MAX_IMAGE_PIXELS)
-    if width > MAX_IMAGE_SIDE or height > MAX_IMAGE_SIDE or width * height > max_pixels:
-        raise ImageFormatError(
-            'absurd size: width={} height={} (limits: {} per side, {} pixels: '
-            'max_image_pixels)'.format(width, height, MAX_IMAGE_SIDE, max_pixels),
-            'absurd_size')
-
-
-def encoded_size(data):
-    """
-    Return (codec, width, height) from a JPEG or PNG stream's own header.
-
-    Reads a few header bytes, never the pixels, so a file that claims a huge
-    size is refused before any decoder allocates for it. Raises
-    ImageFormatError naming any other format, or a damaged header.
-    """
-    data = memoryview(data).cast('B')  # zero copy; indexing gives Python ints
-    head = bytes(data[:16])
-    if head.startswith(_PNG_SIGNATURE):
-        if len(data) < 24 or bytes(data[12:16]) != b'IHDR':
-            raise ImageFormatError('corrupt compressed data: PNG without its IHDR header',
-                                   'corrupt_compressed')
-        return ('png', int.from_bytes(bytes(data[16:20]), 'big'),
-                int.from_bytes(bytes(data[20:24]), 'big'))
-    if head.startswith(b'\xff\xd8'):
-        return ('jpeg',) + _jpeg_size(data)
-    for magic, name in _OTHER_CODECS:
-        if head.startswith(magic):
-            raise ImageFormatError(
-                "compressed {} images are not accepted: send {} (image_transport's "
-                'compressed plugin does)'.format(name, ' or '.join(ACCEPTED_CODECS)),
-                'unsupported_encoding')
-    raise ImageFormatError('corrupt compressed data: neither a JPEG nor a PNG stream '
-                           '(starts {!r})'.format(head[:8]), 'corrupt_compressed')
-
-
-def _jpeg_size(data):
-    """Return (width, height) from the first start-of-frame segment of a JPEG memoryview."""
-    view = data
-    pos, end = 2, len(view)
-    while pos + 4 <= end:
-        if view[pos] != 0xFF:
-            break
-        marker = view[pos + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            pos += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
-            pos += 2
-            continue
-        if marker in (0xD9, 0xDA):  # end of image, or scan data before any frame header
-            break
-        length = (view[pos + 2] << 8) | view[pos + 3]
-        if marker in _JPEG_SOF:
-            if pos + 9 > end or length < 7:
-                break
-            height = (view[pos + 5] << 8) | view[pos + 6]
-            width = (view[pos + 7] << 8) | view[pos + 8]
-            return width, height
-        pos += 2 + length
-    raise ImageFormatError('corrupt compressed data: JPEG without a frame header before its '
-                           'image data', 'corrupt_compressed')
+            "compressed {} images are not accepted: send {} (image_transport's "
+            'compressed plugin does)'.format(codec, ' or '.join(ACCEPTED_CODECS)),
+            'unsupported_encoding')
+    return width, height
 
 
 def _byte_buffer(data):
@@ -324,7 +271,7 @@ def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
         raise ImageFormatError(
             'corrupt compressed data: empty buffer (format {!r})'.format(fmt),
             'corrupt_compressed')
-    _, width, height = encoded_size(buf)
+    width, height = _compressed_size(buf)
     _check_size(width, height, max_pixels)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)

@@ -20,6 +20,7 @@ import sys
 from types import SimpleNamespace
 
 import bisenet_ros.image_msgs as im
+from bisenet_ros.image_sizes import claimed_size
 
 import cv2
 
@@ -539,7 +540,7 @@ def _claiming(codec, width, height):
     (7681, 4320, None, True), (640, 480, 640 * 480, False), (640, 481, 640 * 480, True)])
 def test_the_header_size_is_checked_before_decoding(codec, width, height, limit, refused):
     data = _claiming(codec, width, height)
-    assert im.encoded_size(data) == ({'jpg': 'jpeg'}.get(codec, codec), width, height)
+    assert claimed_size(data) == ({'jpg': 'jpeg'}.get(codec, codec), width, height)
     msg = CompressedImage(format=codec, data=data)
     kwargs = {} if limit is None else {'max_pixels': limit}
     if refused:
@@ -556,9 +557,10 @@ def test_the_header_size_is_checked_before_decoding(codec, width, height, limit,
 
 
 @pytest.mark.parametrize('ext, name', [('.bmp', 'bmp'), ('.webp', 'webp'), ('.tiff', 'tiff'),
-                                       ('.ppm', 'pnm')])
+                                       ('.ppm', 'pnm'), ('.pgm', 'pnm')])
 def test_other_codecs_are_named_and_refused(ext, name):
-    ok, data = cv2.imencode(ext, np.zeros((8, 8, 3), np.uint8))
+    ok, data = cv2.imencode(ext, np.zeros((8, 8, 3 if ext != '.pgm' else 1), np.uint8))
+    assert ok
     with pytest.raises(im.ImageFormatError, match=f'compressed {name} images are not accepted'):
         im.compressed_to_rgb(CompressedImage(format=ext[1:], data=data.tobytes()))
 

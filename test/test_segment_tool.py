@@ -207,3 +207,45 @@ def test_nothing_to_segment_or_a_damaged_input_fails_in_one_line(
     assert main([str(source), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
     err = capsys.readouterr().err  # (FFmpeg may print its own lines before ours)
     assert err.splitlines()[-1].startswith('bisenet-segment: ') and 'Traceback' not in err
+
+
+def _claiming_file(path, width, height):
+    """Write a small real image whose header claims ``width`` x ``height``."""
+    ok, data = cv2.imencode(path.suffix, _frame(0, 16, 16))
+    data = bytearray(data.tobytes())
+    if path.suffix == '.png':
+        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    elif path.suffix == '.bmp':
+        data[18:26] = width.to_bytes(4, 'little') + height.to_bytes(4, 'little')
+    else:
+        sof = next(i for i in range(2, len(data) - 1)
+                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
+        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize('name', ['bomb.jpg', 'bomb.png', 'bomb.bmp'])
+def test_an_image_file_claiming_a_huge_size_is_skipped_unread(model, tmp_path, capsys, name):
+    folder = tmp_path / 'in'
+    inputs.write_rgb(folder / 'good.png', _frame(1))
+    _claiming_file(folder / name, 16000, 16000)
+    assert main([str(folder), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
+    err = capsys.readouterr().err
+    assert f'skipped {folder / name}: absurd size: width=16000 height=16000' in err
+    assert (tmp_path / 'out' / 'good_labels.png').exists()
+    # The limit is the user's: --max-image-pixels below the good image refuses it too.
+    assert main([str(folder), '-o', str(tmp_path / 'out2'), '--model', str(model),
+                 '--max-image-pixels', '1000']) == 1
+    assert f'skipped {folder / "good.png"}: absurd size' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('ext', ['.png', '.jpg', '.bmp', '.ppm', '.webp', '.tiff'])
+def test_every_image_format_read_is_sized_from_its_header(tmp_path, ext):
+    from bisenet_ros.image_sizes import claimed_size
+    path = tmp_path / f'x{ext}'
+    inputs.write_rgb(path, _frame(2, 37, 53))
+    assert claimed_size(path.read_bytes())[1:] == (53, 37)
+    assert inputs.read_rgb(path).shape == (37, 53, 3)
+    with pytest.raises(ValueError, match='absurd size'):
+        inputs.read_rgb(path, max_pixels=53 * 36)

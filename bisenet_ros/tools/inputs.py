@@ -17,7 +17,10 @@
 
 from pathlib import Path
 
+from bisenet_ros.image_sizes import claimed_size, EncodedImageError, size_refusal
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 import cv2
+import numpy as np
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 VIDEO_SUFFIXES = ('.mp4', '.avi', '.mkv', '.mov', '.webm', '.m4v')
@@ -28,9 +31,22 @@ def image_files(folder):
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_rgb(path):
-    """Return an image file as (H, W, 3) uint8 RGB; raise ValueError if unreadable."""
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+def read_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
+    """
+    Return an image file as (H, W, 3) uint8 RGB; raise ValueError if unreadable.
+
+    The size the file's header claims is checked against ``max_pixels`` before
+    it is decoded (OpenCV's own limit is fixed per process, at 2^30 pixels).
+    """
+    data = Path(path).read_bytes()
+    try:
+        _, width, height = claimed_size(data)
+    except EncodedImageError as exc:
+        raise ValueError(f'{path}: not a readable image ({exc})') from exc
+    refused = size_refusal(width, height, max_pixels)
+    if refused:
+        raise ValueError(f'{path}: {refused[1]}')
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise ValueError(f'{path}: not a readable image')
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -44,11 +60,17 @@ def write_rgb(path, rgb):
         raise OSError(f'could not write {path}')
 
 
-def video_frames(path):
-    """Yield the frames of a video file as RGB arrays."""
+def video_frames(path, max_pixels=DEFAULT_MAX_PIXELS):
+    """Yield the frames of a video file as RGB arrays; refuse frames above ``max_pixels``."""
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise ValueError(f'{path}: not a readable video')
+    # The container's frame size, checked before the first frame is decoded.
+    refused = size_refusal(int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) or 1,
+                           int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) or 1, max_pixels)
+    if refused:
+        capture.release()
+        raise ValueError(f'{path}: {refused[1]}')
     try:
         while True:
             ok, bgr = capture.read()

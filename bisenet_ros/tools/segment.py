@@ -36,7 +36,8 @@ import sys
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.options import BACKENDS, DEVICES, PRECISIONS, RESIZE_POLICIES
+from bisenet_ros.runtime.options import (BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, PRECISIONS,
+                                         RESIZE_POLICIES)
 from bisenet_ros.tools import inputs
 import cv2
 import numpy as np
@@ -96,7 +97,8 @@ def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
         inputs.write_rgb(out_dir / f'{stem}_{name}.png', array)
 
 
-def segment_images(seg, paths, out_dir, which, alpha, stats, failures):
+def segment_images(seg, paths, out_dir, which, alpha, stats, failures,
+                   max_pixels=DEFAULT_MAX_PIXELS):
     """
     Segment image files in batches; return the number written.
 
@@ -108,10 +110,10 @@ def segment_images(seg, paths, out_dir, which, alpha, stats, failures):
         chunk, images = [], []
         for path in paths[start:start + seg.max_batch]:
             try:
-                images.append(inputs.read_rgb(path))
+                images.append(inputs.read_rgb(path, max_pixels))
                 chunk.append(path)
             except ValueError as exc:
-                failures.append((path, str(exc)))
+                failures.append((path, str(exc).removeprefix(f'{path}: ')))
         for path, rgb, result in zip(chunk, images, seg.segment(images) if images else []):
             stats.add(result.labels)
             _write_image_outputs(seg, rgb, result.labels, path.stem, out_dir, which, alpha)
@@ -119,14 +121,14 @@ def segment_images(seg, paths, out_dir, which, alpha, stats, failures):
     return done
 
 
-def segment_video(seg, path, out_dir, alpha, stats):
+def segment_video(seg, path, out_dir, alpha, stats, max_pixels=DEFAULT_MAX_PIXELS):
     """Write <stem>_overlay.mp4 with one overlay frame per input frame; return the count."""
     count, fps = inputs.video_properties(path)
     writer = None
     written = 0
     target = out_dir / f'{path.stem}_overlay.mp4'
     try:
-        for rgb in tqdm(inputs.video_frames(path), total=count or None, unit='frame',
+        for rgb in tqdm(inputs.video_frames(path, max_pixels), total=count or None, unit='frame',
                         desc=path.name):
             (result,) = seg.segment([rgb])
             stats.add(result.labels)
@@ -152,6 +154,9 @@ def main(argv=None):
                         help=f'comma-separated subset of {",".join(OUTPUTS)}')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
     parser.add_argument('--topics', nargs='*', help='bag image topics (default: all)')
+    parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='largest input image accepted, checked from its header before '
+                             'decoding (default 8K: %(default)s)')
     add_segmenter_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
@@ -170,13 +175,15 @@ def main(argv=None):
     failures = []
     try:
         if kind in ('image', 'folder'):
-            count = segment_images(seg, paths, args.output, which, args.alpha, stats, failures)
+            count = segment_images(seg, paths, args.output, which, args.alpha, stats, failures,
+                                   args.max_image_pixels)
         elif kind == 'video':
-            count = segment_video(seg, args.input, args.output, args.alpha, stats)
+            count = segment_video(seg, args.input, args.output, args.alpha, stats,
+                                  args.max_image_pixels)
         else:
             from bisenet_ros.tools.segment_bag import segment_bag
             count = segment_bag(seg, args.input, args.output, which, args.alpha, stats,
-                                args.topics, failures)
+                                args.topics, failures, args.max_image_pixels)
     except (ValueError, OSError, RuntimeError) as exc:  # unreadable input, unwritable output
         print(f'bisenet-segment: {exc}', file=sys.stderr)
         return 2 if getattr(exc, 'usage', False) else 1

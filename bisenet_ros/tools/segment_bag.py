@@ -27,6 +27,7 @@ import logging
 
 from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 from bisenet_ros.tools import bags
 import numpy as np
 from tqdm import tqdm
@@ -70,7 +71,8 @@ def _chosen_topics(path, summaries, topics):
     return list(topics)
 
 
-def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=None):
+def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=None,
+                max_pixels=DEFAULT_MAX_PIXELS):
     """
     Segment the image topics of the bag at ``path`` into a new bag; return the count.
 
@@ -100,8 +102,9 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
             writer.write(message.topic, message.timestamp, message.data)
             msg = store.deserialize_cdr(message.data, message.msgtype)
             try:
-                rgb = (compressed_to_rgb(msg) if message.msgtype.endswith('CompressedImage')
-                       else image_to_rgb(msg))
+                decode = (compressed_to_rgb if message.msgtype.endswith('CompressedImage')
+                          else image_to_rgb)
+                rgb = decode(msg, max_pixels)
             except ImageFormatError as exc:
                 skipped += 1
                 if failures is not None:
