@@ -249,3 +249,14 @@ def test_every_image_format_read_is_sized_from_its_header(tmp_path, ext):
     assert inputs.read_rgb(path).shape == (37, 53, 3)
     with pytest.raises(ValueError, match='absurd size'):
         inputs.read_rgb(path, max_pixels=53 * 36)
+
+
+def test_a_bag_without_image_topics_fails_naming_what_it_has(model, tmp_path, capsys):
+    store = bags.typestore()
+    with bags.BagWriter(tmp_path / 'in') as writer:
+        writer.add_topic('/chatter', 'std_msgs/msg/String')
+        writer.write('/chatter', 1, store.serialize_cdr(
+            store.types['std_msgs/msg/String'](data='hi'), 'std_msgs/msg/String'))
+    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
+    err = capsys.readouterr().err
+    assert 'no image topics to segment; it has /chatter' in err and 'Traceback' not in err
