@@ -20,6 +20,7 @@ from pathlib import Path
 import zlib
 
 from bisenet_ros.runtime import hardware
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -94,3 +95,24 @@ def reference_input(case):
     height, width = (int(v) for v in case.split('_')[-1].split('x'))
     gen = torch.Generator().manual_seed(seed)
     return torch.randn((batch, 3, height, width), generator=gen, dtype=torch.float32)
+
+
+def claiming(ext, width, height):
+    """
+    Return a small real image (JPEG, PNG or BMP) whose header claims ``width`` x ``height``.
+
+    The pixels are those of a 16x16 image: a decoder that trusts the header
+    allocates for the claim, one that reads it first refuses at once.
+    """
+    ok, data = cv2.imencode(ext, np.full((16, 16, 3), 90, np.uint8))
+    assert ok
+    data = bytearray(data.tobytes())
+    if ext == '.png':
+        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
+    elif ext == '.bmp':
+        data[18:26] = width.to_bytes(4, 'little') + height.to_bytes(4, 'little')
+    else:  # JPEG: the size sits in the start-of-frame segment
+        sof = next(i for i in range(2, len(data) - 1)
+                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
+        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
+    return bytes(data)

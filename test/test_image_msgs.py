@@ -24,6 +24,8 @@ from bisenet_ros.image_sizes import claimed_size
 
 import cv2
 
+from helpers import claiming
+
 import numpy as np
 
 import pytest
@@ -522,24 +524,12 @@ def test_each_rejection_carries_its_kind_for_diagnostics(change, kind):
     assert err.value.kind == 'corrupt_compressed'
 
 
-def _claiming(codec, width, height):
-    ok, data = cv2.imencode(f'.{codec}', np.zeros((16, 16, 3), np.uint8))
-    data = bytearray(data.tobytes())
-    if codec == 'png':
-        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    else:
-        sof = next(i for i in range(2, len(data) - 1)
-                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
-        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return bytes(data)
-
-
 @pytest.mark.parametrize('codec', ['jpg', 'png'])
 @pytest.mark.parametrize('width, height, limit, refused', [
     (16000, 16000, None, True), (30000, 30000, None, True), (7680, 4320, None, False),
     (7681, 4320, None, True), (640, 480, 640 * 480, False), (640, 481, 640 * 480, True)])
 def test_the_header_size_is_checked_before_decoding(codec, width, height, limit, refused):
-    data = _claiming(codec, width, height)
+    data = claiming(f'.{codec}', width, height)
     assert claimed_size(data) == ({'jpg': 'jpeg'}.get(codec, codec), width, height)
     msg = CompressedImage(format=codec, data=data)
     kwargs = {} if limit is None else {'max_pixels': limit}

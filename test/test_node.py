@@ -34,7 +34,7 @@ from bisenet_ros.runtime import hardware
 from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from helpers import reference_state_dict
+from helpers import claiming, reference_state_dict
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
@@ -782,19 +782,6 @@ def test_corrupt_compressed_frame_is_counted_and_the_next_frame_served(
     assert rig.send(good)['labels'].header == good.header
 
 
-def _claiming(codec, width, height):
-    """Return a small real JPEG or PNG whose header claims ``width`` x ``height``."""
-    ok, data = cv2.imencode(f'.{codec}', _street_like(16, 16))
-    data = bytearray(data.tobytes())
-    if codec == 'png':
-        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    else:
-        sof = next(i for i in range(2, len(data) - 1)
-                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
-        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return bytes(data)
-
-
 def _peak_rss_mib(pid):
     for line in Path(f'/proc/{pid}/status').read_text().splitlines():
         if line.startswith('VmHWM:'):
@@ -813,7 +800,7 @@ def test_a_compressed_image_claiming_a_huge_size_is_refused_before_decoding(
     key = 'errors: absurd_size'
     before = _count(_diagnostics(diagnostics, topic), key)
     bomb = _compressed(_street_like(16, 16), f'.{codec}')
-    bomb.data = _claiming(codec, width, height)
+    bomb.data = claiming(f'.{codec}', width, height)
     _publish_until_counted(rig.publisher, bomb, diagnostics, topic, key, before)
     good = _compressed(_street_like(64, 128))
     assert rig.send(good, timeout=10.0)['labels'].header == good.header

@@ -16,6 +16,7 @@
 """bisenet-segment: one output per input for images, folders, videos and bags."""
 
 import os
+from pathlib import Path
 import subprocess
 import sys
 
@@ -25,6 +26,7 @@ from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
 from bisenet_ros.tools.segment import main
 import cv2
+from helpers import claiming
 import numpy as np
 import pytest
 import torch
@@ -209,27 +211,11 @@ def test_nothing_to_segment_or_a_damaged_input_fails_in_one_line(
     assert err.splitlines()[-1].startswith('bisenet-segment: ') and 'Traceback' not in err
 
 
-def _claiming_file(path, width, height):
-    """Write a small real image whose header claims ``width`` x ``height``."""
-    ok, data = cv2.imencode(path.suffix, _frame(0, 16, 16))
-    data = bytearray(data.tobytes())
-    if path.suffix == '.png':
-        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    elif path.suffix == '.bmp':
-        data[18:26] = width.to_bytes(4, 'little') + height.to_bytes(4, 'little')
-    else:
-        sof = next(i for i in range(2, len(data) - 1)
-                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
-        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(bytes(data))
-
-
 @pytest.mark.parametrize('name', ['bomb.jpg', 'bomb.png', 'bomb.bmp'])
 def test_an_image_file_claiming_a_huge_size_is_skipped_unread(model, tmp_path, capsys, name):
     folder = tmp_path / 'in'
     inputs.write_rgb(folder / 'good.png', _frame(1))
-    _claiming_file(folder / name, 16000, 16000)
+    (folder / name).write_bytes(claiming(Path(name).suffix, 16000, 16000))
     assert main([str(folder), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
     err = capsys.readouterr().err
     assert f'skipped {folder / name}: absurd size: width=16000 height=16000' in err

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Write the hostile-input regression corpus into this folder (python make_corpus.py).
+Write the hostile-input regression corpus (python make_corpus.py [FOLDER], default here).
 
 Each file is small and reproduces a way a careless or hostile input hurt the
 node, the loader or the tools; corpus.yaml says how each must be refused, and
@@ -24,27 +24,14 @@ callables (eval of '0'): the point is that they are refused, not what they do.
 import builtins
 from pathlib import Path
 import pickle
+import sys
 
-import cv2
 import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
-
-
-def _claiming(ext, width, height):
-    ok, data = cv2.imencode(ext, np.full((16, 16, 3), 90, np.uint8))
-    assert ok
-    data = bytearray(data.tobytes())
-    if ext == '.png':
-        data[16:24] = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    elif ext == '.bmp':
-        data[18:26] = width.to_bytes(4, 'little') + height.to_bytes(4, 'little')
-    else:
-        sof = next(i for i in range(2, len(data) - 1)
-                   if data[i] == 0xFF and data[i + 1] in (0xC0, 0xC1, 0xC2))
-        data[sof + 5:sof + 9] = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return bytes(data)
+sys.path.insert(0, str(HERE.parents[1]))  # test/, for the helpers the tests use too
+from helpers import claiming  # noqa: E402, I100 (needs the path above)
 
 
 class _Eval:
@@ -52,21 +39,22 @@ class _Eval:
         return (builtins.eval, ('0',))
 
 
-def main():
-    """Write every corpus file."""
+def main(out=HERE):
+    """Write every corpus file into ``out``."""
+    out = Path(out)
     for name, ext, width, height in (('jpeg_claims_30000x30000', '.jpg', 30000, 30000),
                                      ('jpeg_claims_16000x16000', '.jpg', 16000, 16000),
                                      ('png_claims_16000x16000', '.png', 16000, 16000),
                                      ('bmp_claims_16000x16000', '.bmp', 16000, 16000)):
-        (HERE / f'{name}{ext}').write_bytes(_claiming(ext, width, height))
-    torch.save({'model': _Eval()}, HERE / 'pickle_asks_for_eval.pth')
-    (HERE / 'raw_pickle_asks_for_eval.pth').write_bytes(pickle.dumps({'a': _Eval()}, 2))
+        (out / f'{name}{ext}').write_bytes(claiming(ext, width, height))
+    torch.save({'model': _Eval()}, out / 'pickle_asks_for_eval.pth')
+    (out / 'raw_pickle_asks_for_eval.pth').write_bytes(pickle.dumps({'a': _Eval()}, 2))
     torch.save({'state_dict': {}, 'meta': {'x': np.array([None], dtype=object)}},
-               HERE / 'pickle_numpy_object_array.pth')
+               out / 'pickle_numpy_object_array.pth')
     nan = {'conv.weight': torch.full((2, 2, 1, 1), float('nan'))}
-    torch.save(nan, HERE / 'nan_weights.pth')
-    (HERE / 'text_named.png').write_text('not an image\n')
+    torch.save(nan, out / 'nan_weights.pth')
+    (out / 'text_named.png').write_text('not an image\n')
 
 
 if __name__ == '__main__':
-    main()
+    main(*sys.argv[1:])
