@@ -45,6 +45,12 @@ def needs(backend, precision='fp32', device='cpu'):
         pytest.skip(f'needs {backend} {precision} on {device}: {reason}')
 
 
+def simulated_class(override='avx2'):
+    """Return the CPU class this machine reports under ``BISENET_ROS_HARDWARE=override``."""
+    cpu = hardware.apply_override(hardware.probe().cpu, (), override)[0]
+    return cpu.cpu_class  # 'avx2' on x86 with AVX2; an Arm CPU stays 'aarch64'
+
+
 def needs_no_gpu():
     """Skip the calling test where the probe finds a CUDA GPU (it tests the CPU fallback)."""
     if hardware.probe().cuda:

@@ -34,7 +34,7 @@ from bisenet_ros.runtime import hardware
 from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from helpers import claiming, reference_state_dict
+from helpers import claiming, reference_state_dict, simulated_class
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
@@ -840,7 +840,7 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
             False, 'unconfigured')
         line = node.wait_for_log(r'ERROR.*configure.*|ERROR.*cannot run.*').group(0)
         assert 'cannot run backend torch on cpu at precision bf16' in line
-        assert 'class avx2) has no native bf16' in line and 'use fp32' in line
+        assert f'class {simulated_class()}) has no native bf16' in line and 'use fp32' in line
         errors = [x for x in node.log().splitlines() if 'ERROR' in x]
         assert len(errors) == 1 and 'Traceback' not in node.log()
         for value in ('bf16', 'fp16'):  # unconfigured: the probe's reason
@@ -848,7 +848,7 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
             assert not result.successful and 'emulated' in result.reason
         assert _set_parameter(client, node, 'precision', 'fp32').successful
         assert _lifecycle(client, node, Transition.TRANSITION_CONFIGURE) == (True, 'inactive')
-        node.wait_for_log(r'hardware: .*class avx2.*BISENET_ROS_HARDWARE=avx2')
+        node.wait_for_log(rf'hardware: .*class {simulated_class()}.*BISENET_ROS_HARDWARE=avx2')
         result = _set_parameter(client, node, 'precision', 'bf16')  # configured: structural
         assert not result.successful and 'clean up the node first' in result.reason
         # After shutdown nothing configures again: the reason says so, not 'clean up'.

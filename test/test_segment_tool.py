@@ -26,7 +26,7 @@ from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
 from bisenet_ros.tools.segment import main
 import cv2
-from helpers import claiming
+from helpers import claiming, simulated_class
 import numpy as np
 import pytest
 import torch
@@ -121,7 +121,7 @@ def test_an_unreadable_input_fails_with_one_line(model, tmp_path, capsys):
 
 
 @pytest.mark.parametrize('precision, override, reason', [
-    ('bf16', 'avx2', 'class avx2) has no native bf16'),
+    ('bf16', 'avx2', f'class {simulated_class()}) has no native bf16'),
     ('fp16', '', 'fp16 on a CPU would be emulated'),
 ])
 def test_a_precision_the_cpu_only_emulates_is_refused_with_the_reason(
