@@ -209,6 +209,26 @@ def test_recorder_writes_messages_as_published(tmp_path, domain_id, client):
         for m in published]
 
 
+def test_recorder_with_sim_time_and_no_clock_subscribes_a_late_publisher(
+        tmp_path, domain_id, client):
+    bag_dir = tmp_path / 'recorded'
+    recorder = ToolProcess('bisenet_ros.tools.record',
+                           ['/late/image_raw', '-o', bag_dir, '--count', 3, '--duration', 40,
+                            '--ros-args', '-p', 'use_sim_time:=true'],
+                           ros_environment(domain_id), tmp_path / 'record.log')
+    try:
+        recorder.wait_for_log('waiting for')  # started before any publisher exists
+        publisher = client.publisher(Image, '/late/image_raw', RELIABLE_LATCHED)
+        client.wait_for_subscribers(publisher, count=1, timeout=30)
+        for index in range(3):
+            publisher.publish(image_msg(index))
+        assert recorder.wait(40) == 0, recorder.log()
+    finally:
+        recorder.stop()
+    assert '/late/image_raw: 3 messages' in recorder.log()
+    assert read_topics(bag_dir)['/late/image_raw'].count == 3
+
+
 def test_recorder_follows_best_effort_publishers_and_closes_the_bag_on_ctrl_c(
         tmp_path, domain_id, client):
     publisher = client.publisher(Image, '/cam/image_raw', BEST_EFFORT)

@@ -39,6 +39,7 @@ from bisenet_ros.tools.bags import adapt_qos, BagError, BagWriter, message_class
 from bisenet_ros.tools.bags import STORAGE_PLUGINS
 from bisenet_ros.tools.processes import ros_context
 
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -65,7 +66,10 @@ class Recorder(Node):
         self._recording = {}
         self.skipped = {}
         self._check_graph()
-        self._graph_timer = self.create_timer(GRAPH_POLL_S, self._check_graph)
+        # Steady clock: with use_sim_time and no /clock yet, a ROS-time timer never fires
+        # and a publisher that appears later would never be subscribed.
+        self._graph_timer = self.create_timer(GRAPH_POLL_S, self._check_graph,
+                                              clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     @property
     def topics(self):
