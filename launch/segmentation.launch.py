@@ -40,6 +40,8 @@ from launch_ros.substitutions import FindPackageShare
 
 PACKAGE = 'bisenet_ros'
 OUTPUTS = (*IMAGE_OUTPUTS, 'labels/camera_info')
+# What rcl's --log-level accepts; anything else became a traceback inside the node.
+LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 # Camera drivers that can be started alongside: (package, executable). Both
 # publish 'image_raw' and 'camera_info' in their namespace.
 CAMERA_DRIVERS = {
@@ -114,7 +116,7 @@ def declare_arguments():
             'dds_profile', default_value=_share('config', 'fastdds_large_images.xml'),
             description='Fast DDS profile for large_images:=true'),
         DeclareLaunchArgument(
-            'log_level', default_value='info',
+            'log_level', default_value='info', choices=list(LOG_LEVELS),
             description='log level of the segmentation node'),
     ]
 

@@ -121,6 +121,8 @@ def test_launch_choices_are_the_node_parameter_table():
         for name in shared:
             assert ast.unparse(choices[name]) == expected.format(name=name), (path.name, name)
     assert 'openvino' in CHOICES['backend']
+    log_level = _choices_of(LAUNCH / 'segmentation.launch.py')['log_level']
+    assert ast.unparse(log_level) == 'list(LOG_LEVELS)'
 
 
 def test_rviz_config_shows_input_overlay_and_colour_mask_reliably():
