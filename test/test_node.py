@@ -684,13 +684,25 @@ def test_a_second_signal_while_frames_flow_still_exits_0_and_leaves_nothing(
         node.stop()
 
 
-@pytest.mark.parametrize('after', [0.2, 1.0, 2.5])
+def _catches_sigterm(pid):
+    """Return whether the process has its own SIGTERM handler (the node installs it first)."""
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        if line.startswith('SigCgt:'):
+            return bool(int(line.split()[1], 16) >> (signal.SIGTERM - 1) & 1)
+    return False
+
+
+@pytest.mark.parametrize('after', [0.0, 0.8, 2.0])
 def test_signals_during_start_up_and_model_load_exit_0(workdir, model_path, domain_id, after):
     node = NodeProcess(['-p', f'model_path:={model_path}', '-p', 'threads:=1',
                         '-r', f'__ns:=/load_{secrets.token_hex(3)}'],
                        ros_environment(domain_id), workdir / f'load_{after}.log')
     try:
-        time.sleep(after)  # importing torch, loading the model or configuring
+        # From the moment the node's handlers exist (before Python has even run the
+        # node's main, no program can handle a signal): importing torch, loading the
+        # model, configuring.
+        wait_until(lambda: _catches_sigterm(node.pid), 60, 0.005, "the node's handlers")
+        time.sleep(after)
         for number in (signal.SIGINT, signal.SIGINT, signal.SIGTERM):
             node.process.send_signal(number)
             time.sleep(0.05)
