@@ -48,6 +48,7 @@ __all__ = [
     'AdaptedQos',
     'BagError',
     'BagMessage',
+    'BagReadError',
     'BagWriter',
     'CAMERA_TYPES',
     'IMAGE_TYPES',
