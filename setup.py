@@ -33,11 +33,13 @@ EXTRAS = {
     'ros': ['ros-rclpy>=9', 'ros-sensor-msgs>=5', 'ros-std-msgs>=5',
             'ros-builtin-interfaces>=2', 'ros-diagnostic-msgs>=5', 'ros-rcl-interfaces>=2',
             'ros-lifecycle-msgs>=2', 'ros-rmw-fastrtps-cpp>=9', 'ros-ament-index-python>=1'],
+    # Fleet runs on a Ray cluster; ray[client] also joins one remotely (ray://head:10001).
+    'cluster': ['ray[client]>=2.9'],
     'test': ['pytest>=7', 'ros-ament-flake8>=0.17', 'ros-ament-pep257>=0.17',
              'flake8-quotes', 'flake8-import-order', 'flake8-docstrings', 'flake8-builtins',
              'flake8-comprehensions', 'catkin-pkg>=1.0', 'colcon-common-extensions>=0.3'],
 }
-_BUNDLED = ('onnx', 'openvino', 'bags', 'ros')
+_BUNDLED = ('onnx', 'openvino', 'bags', 'ros', 'cluster')
 EXTRAS['all'] = sorted({req for name in _BUNDLED for req in EXTRAS[name]})
 
 setup(
@@ -72,6 +74,7 @@ setup(
         'console_scripts': [
             'segmentation_node = bisenet_ros.node:main',
             'bisenet-segment = bisenet_ros.tools.segment:main',
+            'bisenet-segment-fleet = bisenet_ros.tools.segment_fleet:main',
             'bisenet-export = bisenet_ros.tools.export:main',
             'bisenet-bench = bisenet_ros.tools.bench:main',
             'bisenet-train = bisenet_ros.tools.train:main',

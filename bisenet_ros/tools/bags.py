@@ -61,6 +61,7 @@ __all__ = [
     'read_image_messages',
     'read_messages',
     'read_topics',
+    'time_span',
     'typestore',
 ]
 
@@ -239,16 +240,30 @@ def read_topics(path):
         return summaries
 
 
+def time_span(path):
+    """
+    Return (start, stop): the bag time (ns) of its first message and just after its last.
+
+    Every message lies in ``start <= time < stop``; an empty bag gives (0, 0).
+    """
+    with _reading(path) as reader:
+        if not reader.message_count:
+            return 0, 0
+        return reader.start_time, reader.end_time
+
+
 def camera_topics(path):
     """Return the bag's Image, CompressedImage and CameraInfo topics, sorted."""
     return sorted(t.name for t in read_topics(path).values() if t.msgtype in CAMERA_TYPES)
 
 
-def read_messages(path, topics=None):
+def read_messages(path, topics=None, start=None, stop=None):
     """
     Yield every stored message of ``topics`` (all when None) in bag-time order.
 
-    Each is a :class:`BagMessage` with the CDR bytes exactly as stored.
+    Each is a :class:`BagMessage` with the CDR bytes exactly as stored. With
+    ``start`` and ``stop`` (bag time, ns) only the messages at or after
+    ``start`` and before ``stop``.
     """
     with _reading(path) as reader:
         known = {c.topic for c in reader.connections}
@@ -261,7 +276,7 @@ def read_messages(path, topics=None):
                        if topics is None or c.topic in topics]
         if not connections:
             return
-        for connection, timestamp, data in reader.messages(connections=connections):
+        for connection, timestamp, data in reader.messages(connections, start, stop):
             yield BagMessage(connection.topic, connection.msgtype, timestamp, bytes(data))
 
 

@@ -71,6 +71,72 @@ def _chosen_topics(path, summaries, topics):
     return list(topics)
 
 
+class BagSegmentation:
+    """
+    The plan for one input bag: which image topics are segmented and where each output goes.
+
+    ``which`` names the outputs (labels, color, overlay); ``topics`` the image
+    topics to segment (default: all). Built from the bag's topic summaries,
+    so a wrong ``topics`` is refused before anything is read or written.
+    """
+
+    def __init__(self, path, which, topics=None):
+        """Read the bag's topics and choose the inputs and their output topics."""
+        self.path = path
+        self.which = sorted(which)
+        self.summaries = bags.read_topics(path)
+        self.topics = _chosen_topics(path, self.summaries, topics)
+        self.outputs = {topic: {name: output_topic(topic, name) for name in self.which}
+                        for topic in self.topics}
+        names = [t for names in self.outputs.values() for t in names.values()]
+        if len(set(names)) < len(names) or any(t in self.summaries for t in names):
+            # Several inputs in one namespace, or outputs already present: keep them apart.
+            self.outputs = {topic: {name: f'{topic}/{name}' for name in self.which}
+                            for topic in self.topics}
+
+    @property
+    def frames(self):
+        """Return the number of image messages on the chosen topics."""
+        return sum(self.summaries[t].count for t in self.topics)
+
+    def add_topics(self, writer, copy_inputs=True):
+        """Declare the output topics (and the input image topics when copied) in ``writer``."""
+        for topic in self.topics:
+            if copy_inputs:
+                summary = self.summaries[topic]
+                writer.add_topic(topic, summary.msgtype, summary.offered_qos)
+            for out_topic in self.outputs[topic].values():
+                writer.add_topic(out_topic, IMAGE)
+
+    def messages(self, start=None, stop=None):
+        """Yield each image message (a bags.BagMessage) in bag-time order, from start to stop."""
+        return bags.read_messages(self.path, self.topics, start, stop)
+
+    @staticmethod
+    def decode(message, max_pixels=DEFAULT_MAX_PIXELS):
+        """
+        Return (header, rgb) of an image message; raise ImageFormatError if it has none.
+
+        The image is sized from its header before decoding (``max_pixels``).
+        """
+        store = bags.typestore()
+        try:
+            msg = store.deserialize_cdr(message.data, message.msgtype)
+        except Exception as exc:  # rosbags raises what its parser meets in damaged bytes
+            raise ImageFormatError(f'not a valid {message.msgtype} message ({exc})') from None
+        decode = (compressed_to_rgb if message.msgtype.endswith('CompressedImage')
+                  else image_to_rgb)
+        return msg.header, decode(msg, max_pixels)
+
+    def output_messages(self, seg, topic, header, rgb, labels, alpha):
+        """Return [(output topic, CDR bytes)] of one segmented frame, each with ``header``."""
+        store = bags.typestore()
+        products = render.render_outputs(rgb, labels, seg.lut, self.which, alpha)
+        return [(out_topic, store.serialize_cdr(_image_message(store, header, products[name]),
+                                                IMAGE))
+                for name, out_topic in self.outputs[topic].items()]
+
+
 def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=None,
                 max_pixels=DEFAULT_MAX_PIXELS):
     """
@@ -79,32 +145,14 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
     A frame that cannot be decoded is added to ``failures`` as (where, reason)
     and skipped; its input message is still copied.
     """
-    store = bags.typestore()
-    summaries = bags.read_topics(path)
-    chosen = _chosen_topics(path, summaries, topics)
-    outputs = {topic: {name: output_topic(topic, name) for name in sorted(which)}
-               for topic in chosen}
-    clashes = [t for names in outputs.values() for t in names.values() if t in summaries]
-    if clashes or len({t for names in outputs.values() for t in names.values()}) \
-            < sum(len(names) for names in outputs.values()):
-        # Several inputs in one namespace, or outputs already present: keep them apart.
-        outputs = {topic: {name: f'{topic}/{name}' for name in sorted(which)}
-                   for topic in chosen}
-    total = sum(summaries[t].count for t in chosen if t in summaries)
+    plan = BagSegmentation(path, which, topics)
     done = skipped = 0
     with bags.BagWriter(out_path) as writer:
-        for topic in chosen:
-            summary = summaries[topic]
-            writer.add_topic(topic, summary.msgtype, summary.offered_qos)
-            for out_topic in outputs[topic].values():
-                writer.add_topic(out_topic, IMAGE)
-        for message in tqdm(bags.read_messages(path, chosen), total=total, unit='frame'):
+        plan.add_topics(writer)
+        for message in tqdm(plan.messages(), total=plan.frames, unit='frame'):
             writer.write(message.topic, message.timestamp, message.data)
-            msg = store.deserialize_cdr(message.data, message.msgtype)
             try:
-                decode = (compressed_to_rgb if message.msgtype.endswith('CompressedImage')
-                          else image_to_rgb)
-                rgb = decode(msg, max_pixels)
+                header, rgb = plan.decode(message, max_pixels)
             except ImageFormatError as exc:
                 skipped += 1
                 if failures is not None:
@@ -112,12 +160,11 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
                 continue
             labels = seg.segment([rgb])[0].labels
             stats.add(labels)
-            products = render.render_outputs(rgb, labels, seg.lut, which, alpha)
-            for name, out_topic in outputs[message.topic].items():
-                out_msg = _image_message(store, msg.header, products[name])
-                data = store.serialize_cdr(out_msg, IMAGE)
+            for out_topic, data in plan.output_messages(seg, message.topic, header, rgb, labels,
+                                                        alpha):
                 writer.write(out_topic, message.timestamp, data)
             done += 1
     if skipped:
-        LOG.warning('%d of %d frames could not be decoded and were skipped', skipped, total)
+        LOG.warning('%d of %d frames could not be decoded and were skipped', skipped,
+                    plan.frames)
     return done

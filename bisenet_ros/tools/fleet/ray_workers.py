@@ -1,0 +1,214 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+The fleet's workers as Ray actors, one model each, on a local or a joined cluster.
+
+Ray is imported here only, and only when a run asks for it, with its usage
+statistics switched off (RAY_USAGE_STATS_ENABLED=0, unless the user set it).
+The driver ships the model file's bytes once through the object store (so
+workers need no copy of it); frames never travel: each worker reads its
+input bag and writes its output files on storage every node sees.
+
+A worker process that dies is restarted by Ray (its model loaded again) and
+its running task retried, ``retries`` times; a worker that stays dead (its
+restarts spent, its node gone) has its task handed to another worker.
+"""
+
+import collections
+import dataclasses
+import logging
+import os
+from pathlib import Path
+import tempfile
+
+from bisenet_ros.tools.fleet.worker import chunk_result, ChunkWorker
+
+# How long the driver waits for results before it refreshes the progress (seconds).
+POLL_SECONDS = 0.25
+
+
+class WorkerStartError(RuntimeError):
+    """The workers could not start: no resources, a model they cannot load, unseen storage."""
+
+
+def import_ray():
+    """Return the ray module, imported with its usage statistics switched off."""
+    os.environ.setdefault('RAY_USAGE_STATS_ENABLED', '0')
+    try:
+        import ray
+    except ImportError:
+        raise WorkerStartError("--ray needs Ray: pip install 'bisenet_ros[cluster]'") from None
+    return ray
+
+
+def connect(address=None, cpus=None):
+    """
+    Connect this process to Ray; return whether it started a cluster (and must shut it down).
+
+    ``address`` None starts a local cluster with ``cpus`` logical CPUs;
+    'auto' joins the cluster this machine belongs to, 'ray://head:10001' one
+    through Ray Client. A process already connected keeps its connection.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return False
+    if address is None:
+        ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
+    else:
+        ray.init(address=address, logging_level=logging.WARNING)
+    return True
+
+
+def cluster_resources():
+    """Return (CPUs, GPUs) of the connected cluster."""
+    resources = import_ray().cluster_resources()
+    return int(resources.get('CPU', 0)), int(resources.get('GPU', 0))
+
+
+class _Progress:
+    """Frames read per task as last reported: a retried task counts from zero again."""
+
+    def __init__(self):
+        self.frames = {}
+
+    def report(self, key, frames):
+        """Keep ``frames`` as the count of task ``key`` so far."""
+        self.frames[key] = frames
+
+    def total(self):
+        """Return the frames read over all tasks."""
+        return sum(self.frames.values())
+
+
+class _ShippedModelWorker(ChunkWorker):
+    """A ChunkWorker whose model file comes as bytes from the driver."""
+
+    def __init__(self, settings, model_name, model_ref, progress):
+        # Every backend holds the model in memory once built: the file can go.
+        with tempfile.TemporaryDirectory(prefix='bisenet-fleet-') as folder:
+            path = Path(folder) / model_name
+            path.write_bytes(import_ray().get(model_ref[0]))
+            super().__init__(dataclasses.replace(settings, model=path))
+        self.progress = progress
+
+    def segment_reporting(self, task):
+        """Segment ``task``, reporting its progress to the driver's progress actor."""
+        return self.segment(task, lambda frames: self.progress.report.remote(task.key, frames))
+
+
+class RayWorkers:
+    """
+    ``count`` ChunkWorker actors on the connected cluster, each loading the model once.
+
+    Each asks ``settings.threads`` CPUs and, with device cuda, ``gpus`` GPUs.
+    Before any work every worker checks that it sees the paths ``visible``
+    (inputs, and a marker file in the output root); a worker that does not
+    makes the start fail, naming its host and the paths.
+    """
+
+    def __init__(self, settings, count, visible=(), retries=3, gpus=1.0, start_timeout=300.0):
+        """Start the workers and wait until each has loaded the model and checked storage."""
+        ray = self._ray = import_ray()
+        self.retries = retries
+        model = Path(settings.model)
+        # Held by the driver for the whole run, and passed inside a list so that Ray
+        # leaves it to the worker to fetch: a restarted worker fetches it again.
+        self._model = ray.put(model.read_bytes())
+        self._progress = ray.remote(num_cpus=0)(_Progress).remote()
+        actor = ray.remote(_ShippedModelWorker).options(
+            num_cpus=settings.threads or 1, num_gpus=gpus if settings.device == 'cuda' else 0,
+            max_restarts=retries, max_task_retries=retries)
+        self.actors = [actor.remote(settings, model.name, [self._model], self._progress)
+                       for _ in range(count)]
+        try:
+            self._check_started(settings, [str(p) for p in visible], start_timeout)
+        except WorkerStartError:
+            self.close()
+            raise
+
+    @property
+    def count(self):
+        """Return the number of workers alive."""
+        return len(self.actors)
+
+    def _check_started(self, settings, visible, timeout):
+        ray = self._ray
+        checks = [actor.missing_paths.remote(visible) for actor in self.actors]
+        ready, waiting = ray.wait(checks, num_returns=len(checks), timeout=timeout)
+        if waiting:
+            gpus = ' and GPUs' if settings.device == 'cuda' else ''
+            raise WorkerStartError(
+                f'{len(waiting)} of {len(checks)} workers did not start within {timeout:.0f} s: '
+                f'the cluster lacks the CPUs{gpus} they ask ({settings.threads or 1} CPUs '
+                'each); ask fewer --workers or --threads')
+        try:
+            answers = ray.get(ready)
+        except ray.exceptions.RayActorError as exc:
+            raise WorkerStartError(f'a worker could not load the model: {exc}') from None
+        for host, missing in answers:
+            if missing:
+                shown = ', '.join(missing[:3]) + (' ...' if len(missing) > 3 else '')
+                raise WorkerStartError(
+                    f'a worker on {host} does not see {shown}: the inputs and the output root '
+                    'must be on storage every node mounts at the same path')
+
+    def pids(self):
+        """Return the process id of each worker (they change when Ray restarts one)."""
+        return self._ray.get([actor.pid.remote() for actor in self.actors])
+
+    def run(self, tasks, on_progress):
+        """
+        Yield the result of every task as it completes; ``on_progress(frames)`` gets the total.
+
+        One task at a time per worker, so that a big task never waits behind
+        another on a busy worker while others are idle.
+        """
+        ray = self._ray
+        waiting = collections.deque(tasks)
+        lost = collections.Counter()
+        idle, running = list(self.actors), {}
+        while waiting or running:
+            while idle and waiting:
+                actor, task = idle.pop(), waiting.popleft()
+                running[actor.segment_reporting.remote(task)] = (actor, task)
+            if not running:
+                for task in waiting:
+                    yield chunk_result(task, 'no worker left: every worker died')
+                return
+            done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+            on_progress(ray.get(self._progress.total.remote()))
+            for ref in done:
+                actor, task = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    # Dead beyond Ray's own restarts: the task goes to another worker.
+                    self.actors.remove(actor)
+                    lost[task.key] += 1
+                    if lost[task.key] <= self.retries:
+                        waiting.appendleft(task)
+                        continue
+                    result = chunk_result(task, f'its worker died {lost[task.key]} times ({exc})')
+                except ray.exceptions.RayTaskError as exc:
+                    result = chunk_result(task, str(exc))
+                idle.append(actor)
+                yield result
+
+    def close(self):
+        """Stop the workers (the cluster itself is left running)."""
+        for actor in [*self.actors, self._progress]:
+            self._ray.kill(actor)
+        self.actors = []

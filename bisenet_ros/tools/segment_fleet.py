@@ -1,0 +1,305 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+bisenet-segment-fleet: segment many rosbag2 bags, in this process or on a Ray cluster.
+
+    bisenet-segment-fleet drives/ -o segmented/                  # in this process
+    bisenet-segment-fleet drives/ -o segmented/ --ray            # on a local Ray cluster
+    bisenet-segment-fleet bags.txt -o /shared/seg --ray auto     # on this node's cluster
+
+Inputs are bags, folders searched for bags, or manifests (one path a line).
+Each bag becomes one output bag under the output root, at the path it has
+below its input folder, with labels/color/overlay beside each image topic as
+bisenet-segment writes them (--labels-only: labels alone, without the input
+images). Big bags are split into chunks of about --chunk-frames frames,
+written by different workers as the split files of one bag. A bag is written
+under a hidden temporary name and renamed when complete; a rerun skips the
+bags whose output records the same model, settings and package version, and
+redoes the others. A JSON report lists every bag (default:
+<output>/fleet-report.json).
+
+Exit status: 0 when every bag is done (now or before), 1 when a bag failed
+or a frame could not be decoded (each listed), 2 for a usage error.
+"""
+
+import argparse
+import dataclasses
+import logging
+import os
+from pathlib import Path
+import sys
+import time
+import uuid
+
+from bisenet_ros.checkpoint import CheckpointError
+from bisenet_ros.resources import demo_model_path
+from bisenet_ros.runtime import BackendUnavailableError
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
+from bisenet_ros.tools import bags
+from bisenet_ros.tools import inputs
+from bisenet_ros.tools.fleet import discovery
+from bisenet_ros.tools.fleet import output_bags
+from bisenet_ros.tools.fleet.chunks import ChunkTask, split_span
+from bisenet_ros.tools.fleet.report import BagRun, write_report
+from bisenet_ros.tools.fleet.settings import file_digest, RunSettings
+from bisenet_ros.tools.fleet.worker import LocalWorkers
+from bisenet_ros.tools.segment import add_segmenter_arguments, OUTPUTS, segmenter_from_args
+from bisenet_ros.tools.segment_bag import BagSegmentation
+from tqdm import tqdm
+
+PROG = 'bisenet-segment-fleet'
+# CPU threads of each Ray worker unless --threads says otherwise.
+RAY_WORKER_THREADS = 2
+
+
+def build_parser():
+    """Return the argument parser of bisenet-segment-fleet."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n')[1])
+    parser.add_argument('inputs', nargs='+', type=Path,
+                        help='bags, folders of bags (searched recursively), manifests')
+    parser.add_argument('-o', '--output', type=Path, required=True, help='output root')
+    parser.add_argument('--outputs', help=f'comma-separated subset of {",".join(OUTPUTS)} '
+                                          '(default: all)')
+    parser.add_argument('--labels-only', action='store_true',
+                        help='write the labels topics only, without copies of the input images')
+    parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
+    parser.add_argument('--topics', nargs='+', help='image topics (default: all of each bag)')
+    parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+                        help='largest input image accepted (default 8K: %(default)s)')
+    parser.add_argument('--chunk-frames', type=int, default=1000,
+                        help='split bigger bags into chunks of about this many frames')
+    parser.add_argument('--report', type=Path,
+                        help='JSON report (default: <output>/fleet-report.json)')
+    parser.add_argument('--ray', nargs='?', const='local', metavar='ADDRESS',
+                        help='run on Ray: alone, a local cluster for this run; auto or '
+                             'ray://head:10001 joins one (write it after the inputs)')
+    parser.add_argument('--workers', type=int,
+                        help='Ray workers, one model each (default: as many as the cluster '
+                             'has GPUs, or CPUs / --threads)')
+    parser.add_argument('--gpus-per-worker', type=float, default=1.0,
+                        help='GPUs each Ray worker asks with device cuda (0.5: two per GPU)')
+    parser.add_argument('--retries', type=int, default=3,
+                        help='times a task is retried after its worker died')
+    add_segmenter_arguments(parser)
+    parser.set_defaults(device=None)
+    return parser
+
+
+def _settings(parser, args):
+    """Return the RunSettings of the arguments; exit 2 through ``parser`` on a usage error."""
+    if args.labels_only and args.outputs not in (None, 'labels'):
+        parser.error(f'--labels-only writes labels alone; it cannot go with --outputs '
+                     f'{args.outputs}')
+    which = set((args.outputs or ('labels' if args.labels_only else ','.join(OUTPUTS)))
+                .split(','))
+    if not which <= set(OUTPUTS):
+        parser.error(f'--outputs: unknown {sorted(which - set(OUTPUTS))}; valid: {OUTPUTS}')
+    for name in ('chunk_frames', 'workers', 'threads', 'batch'):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
+    if args.ray not in (None, 'local', 'auto') and ':' not in args.ray:
+        parser.error(f'--ray {args.ray}: not an address (auto, host:port, ray://head:10001); '
+                     'write --ray after the inputs or as --ray=ADDRESS')
+    return RunSettings(
+        model=args.model or demo_model_path(), backend=args.backend, device=args.device or 'cpu',
+        precision=args.precision,
+        input_size=tuple(args.input_size) if args.input_size else None, resize=args.resize,
+        threads=args.threads, batch=args.batch, int8_min_agreement=args.int8_min_agreement,
+        outputs=tuple(sorted(which)), copy_inputs=not args.labels_only, alpha=args.alpha,
+        topics=tuple(args.topics) if args.topics else None,
+        max_image_pixels=args.max_image_pixels)
+
+
+def _plan(bag_runs, settings, identity, chunk_frames):
+    """Skip finished bags, fail unreadable ones, and return the chunk tasks of the rest."""
+    tasks = []
+    for index, bag in enumerate(bag_runs):
+        if bag.status != 'pending':
+            continue
+        try:
+            record = output_bags.finished_record(bag.output, identity)
+            if record is not None:
+                bag.skip(record)
+                continue
+            plan = BagSegmentation(bag.input, settings.outputs, settings.topics)
+            ranges = split_span(*bags.time_span(bag.input), plan.frames, chunk_frames)
+            output_bags.start(bag.output)
+        except (bags.BagError, output_bags.OutputTakenError, ValueError, OSError) as exc:
+            bag.fail(exc)
+            continue
+        bag.topics, bag.frames, bag.chunks_left = plan.topics, plan.frames, len(ranges)
+        tasks += [ChunkTask((index, chunk), str(bag.input),
+                            str(output_bags.chunk_path(bag.output, chunk)), start, stop)
+                  for chunk, (start, stop) in enumerate(ranges)]
+    return tasks
+
+
+def _finish(bag, chunk_count, identity):
+    """Assemble and rename a bag whose chunks are all back, or drop it when one failed."""
+    if bag.status != 'failed':
+        try:
+            output_bags.assemble(bag.output, chunk_count, bag.record(identity))
+            bag.status = 'done'
+            return
+        except (OSError, ValueError, KeyError) as exc:
+            bag.fail(f'{bag.output}: could not be assembled ({exc})')
+    output_bags.abandon(bag.output)
+
+
+def segment_bags(found, out_root, settings, identity, start_workers, chunk_frames=1000):
+    """
+    Segment the discovered bags ``found`` under ``out_root``; return their BagRuns.
+
+    ``identity`` is what outputs record (RunSettings.identity);
+    ``start_workers(paths)`` returns the workers (LocalWorkers, RayWorkers)
+    once there is work, given the input paths they must see.
+    """
+    bag_runs = [BagRun(bag, Path(out_root) / bag.relative) for bag in found]
+    tasks = _plan(bag_runs, settings, identity, chunk_frames)
+    for bag in bag_runs:
+        if bag.status != 'pending':
+            tqdm.write(bag.line())
+    if not tasks:
+        return bag_runs
+    pending = [bag for bag in bag_runs if bag.status == 'pending']
+    chunk_counts = {id(bag): bag.chunks_left for bag in pending}
+    try:
+        workers = start_workers([bag.input for bag in pending])
+    except BaseException:
+        for bag in pending:
+            output_bags.abandon(bag.output)
+        raise
+    try:
+        with tqdm(total=sum(bag.frames for bag in pending), unit='frame', desc='frames',
+                  smoothing=0.1) as bar:
+            for result in workers.run(tasks, lambda frames: bar.update(frames - bar.n)):
+                bag = bag_runs[result['key'][0]]
+                if bag.add(result):
+                    _finish(bag, chunk_counts[id(bag)], identity)
+                    bar.write(bag.line())
+            bar.update(bar.total - bar.n)
+    finally:
+        workers.close()
+    return bag_runs
+
+
+def _ray_workers(args, settings, out_root):
+    """Return (a start_workers function for Ray, the settings its workers run, their count)."""
+    from bisenet_ros.tools.fleet import ray_workers
+    cpus, gpus = ray_workers.cluster_resources()
+    device = args.device or ('cuda' if gpus else 'cpu')
+    threads = args.threads or RAY_WORKER_THREADS
+    count = args.workers or max(1, int(gpus // args.gpus_per_worker) if device == 'cuda'
+                                else cpus // threads)
+    settings = dataclasses.replace(settings, device=device, threads=threads)
+
+    def start_workers(paths):
+        # A marker only this run writes: a worker seeing it sees the same output root.
+        marker = out_root / f'.bisenet-fleet-{uuid.uuid4().hex}'
+        out_root.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+        try:
+            return ray_workers.RayWorkers(settings, count, [marker, *paths], args.retries,
+                                          args.gpus_per_worker)
+        finally:
+            marker.unlink()
+    return start_workers, settings, count
+
+
+def _driver_model(args, settings):
+    """
+    Return (driver Segmenter, the model file workers load).
+
+    In-process the Segmenter is the one that runs. For Ray it checks the model
+    on this machine's CPU and, for a checkpoint meant for an ONNX backend,
+    exports it once: the .onnx is what the workers get.
+    """
+    if not args.ray:
+        return segmenter_from_args(settings), settings.model
+    seg = segmenter_from_args(dataclasses.replace(settings, device='cpu', precision=None))
+    exported = settings.backend != 'torch' and Path(settings.model).suffix != '.onnx'
+    return seg, Path(seg.info.path) if exported else Path(settings.model)
+
+
+def _print_outcome(bag_runs, report_path):
+    failed = [bag for bag in bag_runs if not bag.ok]
+    for bag in failed:
+        if bag.status == 'failed':
+            print(f'{PROG}: failed {bag.input}: {bag.error}', file=sys.stderr)
+        for failure in bag.failures:
+            print(f'{PROG}: undecodable {bag.input} {failure["topic"]} at {failure["stamp"]}: '
+                  f'{failure["reason"]}', file=sys.stderr)
+    counts = {s: sum(b.status == s for b in bag_runs) for s in ('done', 'skipped', 'failed')}
+    print(f'{counts["done"]} bag(s) done, {counts["skipped"]} skipped (already done), '
+          f'{counts["failed"]} failed; report: {report_path}')
+    if failed:
+        print(f'{PROG}: {len(failed)} bag(s) failed or have undecodable frames (listed above)',
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def main(argv=None):
+    """Segment the bags of the given inputs; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    settings = _settings(parser, args)
+    out_root = args.output
+    try:
+        for path in args.inputs:
+            if path.is_dir() and not discovery.is_bag(path):
+                inputs.check_output(path, out_root, 'folder')
+        found = discovery.find_bags(args.inputs)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if not found:
+        print(f'{PROG}: no bags in {" ".join(map(str, args.inputs))}', file=sys.stderr)
+        return 1
+    started = False
+    began = time.monotonic()
+    try:
+        if args.ray:
+            from bisenet_ros.tools.fleet import ray_workers
+            cpus = (args.workers or 0) * (args.threads or RAY_WORKER_THREADS) or os.cpu_count()
+            started = ray_workers.connect(None if args.ray == 'local' else args.ray, cpus)
+        seg, worker_model = _driver_model(args, settings)
+        settings = dataclasses.replace(settings, model=worker_model)
+        if args.ray:
+            start_workers, settings, count = _ray_workers(args, settings, out_root)
+        else:
+            start_workers, count = (lambda paths: LocalWorkers(settings, seg)), 1
+        digest = file_digest(args.model or demo_model_path())
+        identity = settings.identity(digest, seg.input_size)
+        bag_runs = segment_bags(found, out_root, settings, identity, start_workers,
+                                args.chunk_frames)
+    except (CheckpointError, BackendUnavailableError, RuntimeError, ValueError,
+            OSError) as exc:
+        print(f'{PROG}: {exc}', file=sys.stderr)
+        return 1
+    finally:
+        if started:
+            ray_workers.import_ray().shutdown()
+    run = {'model': {'path': str(args.model or demo_model_path()), 'digest': digest,
+                     'arch': seg.info.arch},
+           **identity, 'device': settings.device, 'threads': settings.threads,
+           'ray': args.ray, 'workers': count}
+    report_path = args.report or out_root / 'fleet-report.json'
+    write_report(report_path, run, bag_runs, time.monotonic() - began)
+    return _print_outcome(bag_runs, report_path)
+
+
+if __name__ == '__main__':
+    sys.exit(main())
