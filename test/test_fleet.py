@@ -24,8 +24,6 @@ import sys
 import threading
 import time
 
-from bisenet_ros.checkpoint import save_checkpoint
-from bisenet_ros.models import build_model
 from bisenet_ros.tools import bags
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet.settings import file_digest, RunSettings
@@ -34,12 +32,12 @@ import cv2
 import numpy as np
 import pytest
 from rosbags.highlevel import AnyReader
-import torch
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
-# One thread everywhere: the in-process and the Ray runs must compute the same bytes.
-ONE_THREAD = ['--threads', '1']
+# A small network input for speed (the reference checkpoint does not name one), and one
+# thread everywhere: the in-process and the Ray runs must compute the same bytes.
+SMALL = ['--input-size', '64', '32', '--threads', '1']
 
 
 @pytest.fixture(scope='module')
@@ -55,16 +53,6 @@ def ray():
     ray.init(num_cpus=2, include_dashboard=False, logging_level='WARNING')
     yield ray
     ray.shutdown()
-
-
-@pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    """Return a small random-weight V2 checkpoint (input 64x32)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('model') / 'v2.safetensors'
-    save_checkpoint(path, build_model('bisenetv2', aux=False).eval(),
-                    {'arch': 'bisenetv2', 'input_size': [64, 32]})
-    return path
 
 
 def _write_bag(path, frames, storage='mcap', corrupt_frame=None, seed=0):
@@ -117,10 +105,10 @@ def _report(out):
 
 
 @pytest.fixture(scope='module')
-def runs(ray, model, drives, tmp_path_factory):
+def runs(ray, checkpoint, drives, tmp_path_factory):
     """Segment ``drives`` in-process and on Ray; return {'local'|'ray': (exit status, root)}."""
     outs = tmp_path_factory.mktemp('runs')
-    common = [str(drives), '--model', str(model), '--chunk-frames', '5', *ONE_THREAD]
+    common = [str(drives), '--model', str(checkpoint), '--chunk-frames', '5', *SMALL]
     return {
         'local': (main([*common, '-o', str(outs / 'local')]), outs / 'local'),
         'ray': (main([*common, '-o', str(outs / 'ray'), '--ray', '--workers', '2']),
@@ -171,12 +159,12 @@ def test_the_corrupt_frame_and_the_broken_bag_are_reported_and_the_rest_complete
         assert not list(out.rglob('.*.partial'))
 
 
-def test_a_rerun_skips_finished_bags_and_redoes_unfinished_ones(runs, model, drives):
+def test_a_rerun_skips_finished_bags_and_redoes_unfinished_ones(runs, checkpoint, drives):
     _, out = runs['ray']
     (out / 'site_b' / 'drive3').rename(out / 'site_b' / '.drive3.partial')  # as if cut off
     before = (out / 'site_a' / 'drive2' / 'drive2_0.mcap').stat().st_mtime_ns
-    assert main([str(drives), '-o', str(out), '--model', str(model), '--chunk-frames', '5',
-                 *ONE_THREAD, '--ray', '--workers', '2']) == 1
+    assert main([str(drives), '-o', str(out), '--model', str(checkpoint), '--chunk-frames',
+                 '5', *SMALL, '--ray', '--workers', '2']) == 1
     _, entries = _report(out)
     assert [entries[n]['status'] for n in ('drive1', 'drive2', 'drive3', 'broken')] == [
         'skipped', 'skipped', 'done', 'failed']
@@ -187,19 +175,21 @@ def test_a_rerun_skips_finished_bags_and_redoes_unfinished_ones(runs, model, dri
 
 
 def test_a_worker_killed_mid_run_has_its_task_redone_and_every_frame_written_once(
-        ray, model, tmp_path):
+        ray, checkpoint, tmp_path):
     from bisenet_ros.tools.fleet.ray_workers import RayWorkers
     for i in range(2):
         _write_bag(tmp_path / 'in' / f'long{i}', 30, seed=10 + i)
     # A bigger network input makes each chunk last long enough to be cut off.
-    settings = RunSettings(model=model, threads=1, input_size=(512, 256), outputs=('labels',))
-    identity = settings.identity(file_digest(model), settings.input_size)
+    settings = RunSettings(model=checkpoint, threads=1, input_size=(512, 256),
+                           outputs=('labels',))
+    identity = settings.identity(file_digest(checkpoint), settings.input_size)
     workers = RayWorkers(settings, 2, retries=2)
     victim = workers.pids()[0]
     out = tmp_path / 'out'
 
     def kill_when_busy():
-        while not list(out.glob('.*.partial/*/*.mcap')):
+        # Both workers have a chunk file open: each is inside its first task.
+        while len(list(out.glob('.*.partial/*/*.mcap'))) < 2:
             time.sleep(0.01)
         os.kill(victim, signal.SIGKILL)
     killer = threading.Thread(target=kill_when_busy, daemon=True)
@@ -215,15 +205,27 @@ def test_a_worker_killed_mid_run_has_its_task_redone_and_every_frame_written_onc
         assert stamps == [100 * 10**9 + k * 10**8 for k in range(30)]
 
 
-def test_labels_only_writes_the_label_topics_alone(model, drives, tmp_path):
-    assert main([str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(model),
-                 '--labels-only']) == 0
+def test_a_checkpoint_for_onnx_runtime_is_exported_by_the_driver_and_run_on_ray(
+        ray, checkpoint, drives, tmp_path, capsys):
+    common = [str(drives / 'site_a' / 'drive2'), '--model', str(checkpoint), *SMALL,
+              '--backend', 'onnxruntime', '--labels-only']
+    assert main([*common, '-o', str(tmp_path / 'local')]) == 0
+    assert main([*common, '-o', str(tmp_path / 'ray'), '--ray', '--workers', '2']) == 0
+    assert _messages(tmp_path / 'ray' / 'drive2') == _messages(tmp_path / 'local' / 'drive2')
+    report, _ = _report(tmp_path / 'ray')
+    assert (report['backend'], report['model']['path']) == ('onnxruntime', str(checkpoint))
+
+
+def test_labels_only_writes_the_label_topics_alone(checkpoint, drives, tmp_path):
+    assert main([str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path),
+                 '--model', str(checkpoint), *SMALL, '--labels-only']) == 0
     topics = sorted(bags.read_topics(tmp_path / 'drive2'))
     assert topics == ['/front/labels', '/left/image/labels']
 
 
-def test_other_settings_redo_a_finished_bag(model, drives, tmp_path):
-    args = [str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(model)]
+def test_other_settings_redo_a_finished_bag(checkpoint, drives, tmp_path):
+    args = [str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(checkpoint),
+            *SMALL]
     assert main([*args, '--labels-only']) == 0
     assert main([*args, '--outputs', 'labels,color']) == 0
     _, entries = _report(tmp_path)
@@ -242,9 +244,11 @@ def test_a_manifest_names_bags_relative_to_itself_and_outputs_mirror_it(drives, 
         (Path('site_a/drive2'), None), (Path('broken'), None), (Path('drive3'), None)]
 
 
-def test_a_missing_input_is_reported_and_the_others_are_done(model, drives, tmp_path, capsys):
+def test_a_missing_input_is_reported_and_the_others_are_done(
+        checkpoint, drives, tmp_path, capsys):
     assert main([str(tmp_path / 'gone'), str(drives / 'site_a' / 'drive2'),
-                 '-o', str(tmp_path / 'out'), '--model', str(model), '--labels-only']) == 1
+                 '-o', str(tmp_path / 'out'), '--model', str(checkpoint), *SMALL,
+                 '--labels-only']) == 1
     _, entries = _report(tmp_path / 'out')
     assert entries['gone']['error'].endswith('does not exist')
     assert entries['drive2']['status'] == 'done'
@@ -257,28 +261,28 @@ def test_a_missing_input_is_reported_and_the_others_are_done(model, drives, tmp_
     ['--chunk-frames', '0'],
     ['--ray', 'somewhere'],
 ])
-def test_usage_errors_exit_2(model, drives, tmp_path, args):
+def test_usage_errors_exit_2(checkpoint, drives, tmp_path, args):
     with pytest.raises(SystemExit) as exit_info:
-        main([str(drives), '-o', str(tmp_path), '--model', str(model), *args])
+        main([str(drives), '-o', str(tmp_path), '--model', str(checkpoint), *args])
     assert exit_info.value.code == 2
 
 
 def test_an_output_root_inside_an_input_folder_or_two_bags_for_one_output_exit_2(
-        model, drives, tmp_path):
+        checkpoint, drives, tmp_path):
     _write_bag(tmp_path / 'other' / 'drive2', 1)
     for inputs, out in (([drives], drives / 'out'),
                         ([drives / 'site_a' / 'drive2', tmp_path / 'other' / 'drive2'],
                          tmp_path / 'out')):
         with pytest.raises(SystemExit) as exit_info:
-            main([*map(str, inputs), '-o', str(out), '--model', str(model)])
+            main([*map(str, inputs), '-o', str(out), '--model', str(checkpoint)])
         assert exit_info.value.code == 2
     assert not (tmp_path / 'out').exists()
 
 
-def test_workers_that_do_not_see_the_storage_refuse_to_start(ray, model, tmp_path):
+def test_workers_that_do_not_see_the_storage_refuse_to_start(ray, checkpoint, tmp_path):
     from bisenet_ros.tools.fleet.ray_workers import RayWorkers, WorkerStartError
     with pytest.raises(WorkerStartError, match='does not see .*nowhere.*every node'):
-        RayWorkers(RunSettings(model=model, threads=1), 1, [tmp_path / 'nowhere'])
+        RayWorkers(RunSettings(model=checkpoint, threads=1), 1, [tmp_path / 'nowhere'])
 
 
 def test_the_core_and_the_node_never_import_ray():

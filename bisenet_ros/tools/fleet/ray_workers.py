@@ -18,8 +18,8 @@ The fleet's workers as Ray actors, one model each, on a local or a joined cluste
 
 Ray is imported here only, and only when a run asks for it, with its usage
 statistics switched off (RAY_USAGE_STATS_ENABLED=0, unless the user set it).
-The driver ships the model file's bytes once through the object store (so
-workers need no copy of it); frames never travel: each worker reads its
+The driver ships the model file's bytes once, to an actor the workers fetch
+it from (so workers need no copy of it); frames never travel: each worker reads its
 input bag and writes its output files on storage every node sees.
 
 A worker process that dies is restarted by Ray (its model loaded again) and
@@ -33,6 +33,7 @@ import logging
 import os
 from pathlib import Path
 import tempfile
+import uuid
 
 from bisenet_ros.tools.fleet.worker import chunk_result, ChunkWorker
 
@@ -78,11 +79,22 @@ def cluster_resources():
     return int(resources.get('CPU', 0)), int(resources.get('GPU', 0))
 
 
-class _Progress:
-    """Frames read per task as last reported: a retried task counts from zero again."""
+class _RunState:
+    """
+    What the workers of a run share: the model file's bytes and the frames read per task.
 
-    def __init__(self):
+    A worker fetches the model from here when it starts, also when Ray
+    restarts it; the frames are kept as last reported per task, so a retried
+    task counts from zero again.
+    """
+
+    def __init__(self, model_bytes):
+        self.model_bytes = model_bytes
         self.frames = {}
+
+    def model(self):
+        """Return the model file's bytes."""
+        return self.model_bytes
 
     def report(self, key, frames):
         """Keep ``frames`` as the count of task ``key`` so far."""
@@ -96,17 +108,21 @@ class _Progress:
 class _ShippedModelWorker(ChunkWorker):
     """A ChunkWorker whose model file comes as bytes from the driver."""
 
-    def __init__(self, settings, model_name, model_ref, progress):
+    def __init__(self, settings, model_name, state_name):
+        # Found by name: an actor handle as an argument would be a constructor
+        # argument in the object store, which Ray warns about for restartable actors.
+        ray = import_ray()
+        state = ray.get_actor(state_name)
         # Every backend holds the model in memory once built: the file can go.
         with tempfile.TemporaryDirectory(prefix='bisenet-fleet-') as folder:
             path = Path(folder) / model_name
-            path.write_bytes(import_ray().get(model_ref[0]))
+            path.write_bytes(ray.get(state.model.remote()))
             super().__init__(dataclasses.replace(settings, model=path))
-        self.progress = progress
+        self.state = state
 
     def segment_reporting(self, task):
         """Segment ``task``, reporting its progress to the driver's progress actor."""
-        return self.segment(task, lambda frames: self.progress.report.remote(task.key, frames))
+        return self.segment(task, lambda frames: self.state.report.remote(task.key, frames))
 
 
 class RayWorkers:
@@ -124,15 +140,13 @@ class RayWorkers:
         ray = self._ray = import_ray()
         self.retries = retries
         model = Path(settings.model)
-        # Held by the driver for the whole run, and passed inside a list so that Ray
-        # leaves it to the worker to fetch: a restarted worker fetches it again.
-        self._model = ray.put(model.read_bytes())
-        self._progress = ray.remote(num_cpus=0)(_Progress).remote()
+        state_name = f'bisenet-fleet-{uuid.uuid4().hex}'
+        self._state = ray.remote(num_cpus=0)(_RunState).options(name=state_name).remote(
+            model.read_bytes())
         actor = ray.remote(_ShippedModelWorker).options(
             num_cpus=settings.threads or 1, num_gpus=gpus if settings.device == 'cuda' else 0,
             max_restarts=retries, max_task_retries=retries)
-        self.actors = [actor.remote(settings, model.name, [self._model], self._progress)
-                       for _ in range(count)]
+        self.actors = [actor.remote(settings, model.name, state_name) for _ in range(count)]
         try:
             self._check_started(settings, [str(p) for p in visible], start_timeout)
         except WorkerStartError:
@@ -189,7 +203,7 @@ class RayWorkers:
                     yield chunk_result(task, 'no worker left: every worker died')
                 return
             done, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-            on_progress(ray.get(self._progress.total.remote()))
+            on_progress(ray.get(self._state.total.remote()))
             for ref in done:
                 actor, task = running.pop(ref)
                 try:
@@ -209,6 +223,6 @@ class RayWorkers:
 
     def close(self):
         """Stop the workers (the cluster itself is left running)."""
-        for actor in [*self.actors, self._progress]:
+        for actor in [*self.actors, self._state]:
             self._ray.kill(actor)
         self.actors = []
