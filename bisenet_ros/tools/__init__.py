@@ -15,7 +15,8 @@
 """
 Command-line tools (console scripts) of bisenet_ros, over the same core as the node.
 
-Offline ones need no ROS: segment (with segment_bag), export, bench, train,
+Offline ones need no ROS: segment (with segment_bag), segment_fleet (with the
+fleet package; Ray only with --ray) and bench_fleet, export, bench, train,
 evaluate, info, and the helpers inputs, samples (demo and benchmark frames)
 and bags (rosbag2 files through rosbags). The others run ROS processes and
 import rclpy: record, play, demo, bench_node and dds_check (with the helper
