@@ -20,6 +20,7 @@ No per-pixel Python: the palette is a (256, 3) table indexed by the labels,
 and the blend is one cv2.addWeighted call.
 """
 
+from bisenet_ros.runtime.options import OUTPUTS
 import cv2
 import numpy as np
 
@@ -59,9 +60,6 @@ def overlay(rgb, mask, alpha):
 def confidence_to_mono8(confidence):
     """Return 255 x max class probability as (H, W) uint8."""
     return np.clip(confidence * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-OUTPUTS = ('labels', 'color', 'overlay', 'confidence')
 
 
 def render_outputs(rgb, labels, lut, wanted, alpha=0.5, confidence=None):

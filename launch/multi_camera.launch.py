@@ -21,23 +21,24 @@ Segment several cameras with ONE node (one model in memory, frames batched).
 For each camera ``<cam>`` the node reads ``<cam>/image`` (remapped to
 ``<cam>/<image_name>``, e.g. a driver's ``front/image_raw``) and
 ``<cam>/camera_info``, and publishes ``<cam>/labels``, ``<cam>/color``,
-``<cam>/overlay``, ``<cam>/confidence`` and ``<cam>/labels/camera_info``,
-all inside ``namespace``.
+``<cam>/overlay``, ``<cam>/confidence``, ``<cam>/labels/camera_info`` and
+``<cam>/label_info``, all inside ``namespace``. It takes the node arguments of
+segmentation.launch.py (precision, threads, ...) and ends as it does.
 """
 
-from bisenet_ros.node import NODE_NAME
-from bisenet_ros.node.parameters import CHOICES
+from bisenet_ros.launch_support import (check_arguments, configuration,
+                                        declare_node_arguments, end_launch_with,
+                                        node_overrides, require_file)
+from bisenet_ros.node.interface import EXECUTABLE, IMAGE_INPUT, NODE_NAME, PACKAGE
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.conditions import IfCondition
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
 import yaml
-
-PACKAGE = 'bisenet_ros'
 
 
 def _share(*parts):
@@ -55,52 +56,55 @@ def parse_cameras(text):
     return cameras
 
 
-def launch_setup(context):
-    """Build the node for the cameras given."""
-    def arg(name):
-        return LaunchConfiguration(name).perform(context)
-
-    cameras = parse_cameras(arg('cameras'))
-    overrides = {'cameras': cameras, 'use_sim_time': arg('use_sim_time') == 'true'}
-    for argument, parameter in (('model', 'model_path'), ('backend', 'backend'),
-                                ('device', 'device')):
-        if arg(argument):
-            overrides[parameter] = ParameterValue(arg(argument), value_type=str)
-    remappings = []
-    if arg('image_name') != 'image':
-        remappings = [(f'{cam}/image', f'{cam}/{arg("image_name")}') for cam in cameras]
-    return [Node(
-        package=PACKAGE, executable='segmentation_node', name=NODE_NAME,
-        namespace=arg('namespace').strip('/') or None,
-        parameters=[arg('params_file'), overrides], remappings=remappings,
-        output='screen', emulate_tty=True)]
-
-
-def generate_launch_description():
-    """Return the launch description of the multi-camera example."""
-    return LaunchDescription([
+def declare_arguments():
+    """Return the DeclareLaunchArgument actions of this launch file."""
+    return [
         DeclareLaunchArgument('cameras', default_value='[front, left]',
                               description="camera names, e.g. '[front, left]'"),
-        DeclareLaunchArgument('image_name', default_value='image',
+        DeclareLaunchArgument('image_name', default_value=IMAGE_INPUT,
                               description="image topic name inside each camera's namespace"),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the node'),
         DeclareLaunchArgument('params_file',
                               default_value=_share('config', 'segmentation.yaml'),
-                              description='parameter file of the node'),
-        DeclareLaunchArgument('model', default_value='',
-                              description='checkpoint or .onnx; empty: as in params_file'),
-        DeclareLaunchArgument('backend', default_value='',
-                              choices=['', *CHOICES['backend']],
-                              description='inference backend; empty: as in params_file'),
-        DeclareLaunchArgument('device', default_value='', choices=['', *CHOICES['device']],
-                              description='inference device; empty: as in params_file'),
+                              description='parameter file of the node; the arguments of '
+                                          'node parameters override it'),
+        *declare_node_arguments(),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'], description='follow /clock'),
         DeclareLaunchArgument('large_images', default_value='false',
                               choices=['true', 'false'],
                               description='use the Fast DDS profile with a 64 MiB '
                                           'shared-memory segment'),
+    ]
+
+
+def launch_setup(context):
+    """Build the node for the cameras given."""
+    arg = configuration(context)
+    check_arguments(context, [a.name for a in declare_arguments()],
+                    get_logger('bisenet_ros.launch'))
+    require_file(arg('params_file'), 'params_file')
+    cameras = parse_cameras(arg('cameras'))
+    overrides = node_overrides(arg)
+    overrides.update(cameras=cameras, use_sim_time=arg('use_sim_time') == 'true')
+    remappings = []
+    if arg('image_name') != IMAGE_INPUT:
+        remappings = [(f'{cam}/{IMAGE_INPUT}', f'{cam}/{arg("image_name")}')
+                      for cam in cameras]
+    node = Node(
+        package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME,
+        namespace=arg('namespace').strip('/') or None,
+        parameters=[arg('params_file'), overrides], remappings=remappings,
+        ros_arguments=['--log-level', arg('log_level')],
+        output='screen', emulate_tty=True)
+    return [node, end_launch_with(node)]
+
+
+def generate_launch_description():
+    """Return the launch description of the multi-camera example."""
+    return LaunchDescription([
+        *declare_arguments(),
         SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
                                _share('config', 'fastdds_large_images.xml'),
                                condition=IfCondition(LaunchConfiguration('large_images'))),

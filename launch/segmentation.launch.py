@@ -21,36 +21,36 @@ Launch the BiSeNet segmentation node, optionally with a camera, RViz and a recor
     ros2 launch bisenet_ros segmentation.launch.py large_images:=true record:=true
 
 ``ros2 launch bisenet_ros segmentation.launch.py --show-args`` lists every
-argument. model, backend, device and image_transport left empty keep the
-values of params_file. The node (``bisenet_segmentation``) publishes labels,
-color, overlay, confidence and labels/camera_info in ``namespace``.
+argument. The node's arguments (model, backend, precision, threads, ...) left
+empty keep the values of params_file. The node (``bisenet_segmentation``)
+publishes labels, color, overlay, confidence, labels/camera_info and
+label_info in ``namespace``. What cannot run (a misspelt argument, a missing
+params file, camera driver, RViz or ``ros2``) is refused before anything
+starts; when the node, the camera or the recorder ends, the launch ends, with
+status 1 unless it exited cleanly.
 """
 
-from bisenet_ros.node import NODE_NAME
-from bisenet_ros.node.parameters import CHOICES
-from bisenet_ros.render import OUTPUTS as IMAGE_OUTPUTS
+from bisenet_ros.launch_support import (check_arguments, configuration,
+                                        declare_node_arguments, end_launch_with,
+                                        node_overrides, require_command, require_executable,
+                                        require_file)
+from bisenet_ros.node.interface import (CAMERA_INFO_INPUT, CAMERA_OUTPUTS, EXECUTABLE,
+                                        IMAGE_INPUT, NODE_NAME, PACKAGE)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction
 from launch.actions import SetEnvironmentVariable
 from launch.conditions import IfCondition
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
-from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
-PACKAGE = 'bisenet_ros'
-OUTPUTS = (*IMAGE_OUTPUTS, 'labels/camera_info')
-# What rcl's --log-level accepts; anything else became a traceback inside the node.
-LOG_LEVELS = ('debug', 'info', 'warn', 'error', 'fatal')
 # Camera drivers that can be started alongside: (package, executable). Both
 # publish 'image_raw' and 'camera_info' in their namespace.
 CAMERA_DRIVERS = {
     'v4l2_camera': ('v4l2_camera', 'v4l2_camera_node'),
     'usb_cam': ('usb_cam', 'usb_cam_node_exe'),
 }
-# Node parameters that a non-empty launch argument of the same purpose overrides.
-PARAMETER_ARGUMENTS = {'model': 'model_path', 'backend': 'backend', 'device': 'device',
-                       'image_transport': 'image_transport'}
 
 
 def _share(*parts):
@@ -60,16 +60,7 @@ def _share(*parts):
 def declare_arguments():
     """Return the DeclareLaunchArgument actions of this launch file."""
     return [
-        DeclareLaunchArgument(
-            'model', default_value='',
-            description='checkpoint (.pth/.safetensors) or .onnx; empty: as in params_file '
-                        '(by default the shipped demonstration model)'),
-        DeclareLaunchArgument(
-            'backend', default_value='', choices=['', *CHOICES['backend']],
-            description='inference backend; empty: as in params_file'),
-        DeclareLaunchArgument(
-            'device', default_value='', choices=['', *CHOICES['device']],
-            description='inference device; empty: as in params_file'),
+        *declare_node_arguments(),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='namespace of the node (and of the camera driver)'),
@@ -81,12 +72,8 @@ def declare_arguments():
             'camera_info', default_value='',
             description="CameraInfo topic; empty: 'camera_info' beside the image topic"),
         DeclareLaunchArgument(
-            'image_transport', default_value='', choices=['', *CHOICES['image_transport']],
-            description="'compressed' reads sensor_msgs/CompressedImage on "
-                        "'<image>/compressed'; empty: as in params_file"),
-        DeclareLaunchArgument(
             'params_file', default_value=_share('config', 'segmentation.yaml'),
-            description='parameter file of the node'),
+            description='parameter file of the node; the arguments above override it'),
         DeclareLaunchArgument(
             'camera', default_value='none', choices=['none', *CAMERA_DRIVERS],
             description='camera driver to start alongside, in the same namespace'),
@@ -115,9 +102,6 @@ def declare_arguments():
         DeclareLaunchArgument(
             'dds_profile', default_value=_share('config', 'fastdds_large_images.xml'),
             description='Fast DDS profile for large_images:=true'),
-        DeclareLaunchArgument(
-            'log_level', default_value='info', choices=list(LOG_LEVELS),
-            description='log level of the segmentation node'),
     ]
 
 
@@ -134,38 +118,57 @@ def _sibling(topic, name):
     return f'{parent}/{name}' if parent or topic.startswith('/') else name
 
 
+def _check(arg, context):
+    """Refuse, before anything starts, what would fail or be ignored once running."""
+    check_arguments(context, [a.name for a in declare_arguments()],
+                    get_logger('bisenet_ros.launch'))
+    require_file(arg('params_file'), 'params_file')
+    if arg('camera') != 'none':
+        require_executable(*CAMERA_DRIVERS[arg('camera')], f'camera:={arg("camera")}')
+        if arg('camera_params_file'):
+            require_file(arg('camera_params_file'), 'camera_params_file')
+    if arg('rviz') == 'true':
+        require_executable('rviz2', 'rviz2', 'rviz:=true')
+        require_file(arg('rviz_config'), 'rviz_config')
+    if arg('record') == 'true':
+        require_command('ros2', 'record:=true (ros2 bag record)')
+    if arg('large_images') == 'true':
+        require_file(arg('dds_profile'), 'dds_profile')
+
+
 def launch_setup(context):
     """Build the node, the camera driver, RViz and the recorder from the arguments."""
-    def arg(name):
-        return LaunchConfiguration(name).perform(context)
-
+    arg = configuration(context)
+    _check(arg, context)
     namespace = arg('namespace').strip('/')
     camera = arg('camera')
     use_sim_time = arg('use_sim_time') == 'true'
-    image = arg('image') or ('image_raw' if camera != 'none' else 'image')
-    camera_info = arg('camera_info') or _sibling(image, 'camera_info')
+    image = arg('image') or ('image_raw' if camera != 'none' else IMAGE_INPUT)
+    camera_info = arg('camera_info') or _sibling(image, CAMERA_INFO_INPUT)
 
-    # Typed as strings, so a value is never read as YAML (a path stays a path).
-    overrides = {parameter: ParameterValue(arg(argument), value_type=str)
-                 for argument, parameter in PARAMETER_ARGUMENTS.items() if arg(argument)}
+    overrides = node_overrides(arg)
     overrides['use_sim_time'] = use_sim_time
-    actions = [Node(
-        package=PACKAGE, executable='segmentation_node', name=NODE_NAME,
+    node = Node(
+        package=PACKAGE, executable=EXECUTABLE, name=NODE_NAME,
         namespace=namespace or None,
         # The parameter file first: arguments given on the command line win.
         parameters=[arg('params_file'), overrides],
-        remappings=[('image', image), ('camera_info', camera_info)],
+        remappings=[(IMAGE_INPUT, image), (CAMERA_INFO_INPUT, camera_info)],
         ros_arguments=['--log-level', arg('log_level')],
-        output='screen', emulate_tty=True)]
+        output='screen', emulate_tty=True)
+    # The segmentation node, camera and recorder are the launch: when one of them ends,
+    # everything ends, with status 1 unless it exited cleanly.
+    actions = [node, end_launch_with(node)]
 
     if camera != 'none':
         package, executable = CAMERA_DRIVERS[camera]
         camera_parameters = [{'use_sim_time': use_sim_time}]
         if arg('camera_params_file'):
             camera_parameters.insert(0, arg('camera_params_file'))
-        actions.append(Node(
+        driver = Node(
             package=package, executable=executable, name='camera',
-            namespace=namespace or None, parameters=camera_parameters, output='screen'))
+            namespace=namespace or None, parameters=camera_parameters, output='screen')
+        actions += [driver, end_launch_with(driver)]
 
     if arg('rviz') == 'true':
         # The RViz file names fixed topics; remapping points them at this launch's.
@@ -179,13 +182,14 @@ def launch_setup(context):
             remappings=list(displayed.items()), output='screen'))
 
     if arg('record') == 'true':
-        topics = [_absolute(namespace, t) for t in OUTPUTS]
+        topics = [_absolute(namespace, t) for t in CAMERA_OUTPUTS]
         command = ['ros2', 'bag', 'record', '--storage', 'mcap', '--topics', *topics]
         if arg('record_path'):
             command += ['--output', arg('record_path')]
         if use_sim_time:
             command.append('--use-sim-time')
-        actions.append(ExecuteProcess(cmd=command, name='record', output='screen'))
+        recorder = ExecuteProcess(cmd=command, name='record', output='screen')
+        actions += [recorder, end_launch_with(recorder)]
     return actions
 
 

@@ -15,7 +15,10 @@
 
 """Pytest setup: test/helpers.py importable, torch on the 2 cores, shared fixtures."""
 
+import os
 from pathlib import Path
+import shutil
+import subprocess
 import sys
 
 import pytest
@@ -26,6 +29,9 @@ torch.set_num_threads(2)
 
 from helpers import reference_state_dict  # noqa: E402, I100 (needs the path above)
 
+REPO = Path(__file__).resolve().parents[1]
+COLCON = Path(sys.executable).with_name('colcon')
+
 
 @pytest.fixture(scope='session')
 def checkpoint(tmp_path_factory):
@@ -33,3 +39,26 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp('ckpt') / 'v2.pth'
     torch.save(reference_state_dict('coincheung_v2'), path)
     return path
+
+
+@pytest.fixture(scope='session')
+def colcon_workspace(tmp_path_factory):
+    """Return (workspace root, `colcon list` output) with bisenet_ros built and installed."""
+    if not COLCON.exists():
+        pytest.skip(f'colcon is not installed beside {sys.executable} (pip install '
+                    'colcon-common-extensions)')
+    root = tmp_path_factory.mktemp('ws')
+    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for name in files:
+        if (REPO / name).is_file():
+            target = root / 'src' / 'bisenet_ros' / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, target)
+    env = dict(os.environ, PATH=f'{COLCON.parent}:{os.environ["PATH"]}')
+    listed = subprocess.run([str(COLCON), 'list'], cwd=root, env=env, capture_output=True,
+                            text=True, timeout=120)
+    build = subprocess.run([str(COLCON), 'build', '--packages-select', 'bisenet_ros'],
+                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
+    return root, listed.stdout

@@ -15,7 +15,9 @@
 
 """Helpers shared by the tests: where ../shared is, capability skips, the reference weights."""
 
+import importlib
 import math
+import os
 from pathlib import Path
 import zlib
 
@@ -36,6 +38,24 @@ def shared_path(*parts):
     if not path.exists():
         pytest.skip(f'{path} is absent: the team data in ../shared is needed for this test')
     return path
+
+
+def needs_ros_extra(module):
+    """
+    Return ``module`` (e.g. 'vision_msgs.msg', 'launch_ros.actions') once it imports.
+
+    These come from a ROS install, or here from ../shared/ros through
+    test/install_ros_extras.py (run by ``make test``). Without them the test
+    skips saying so; with CI=true, where they must be there, it fails.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        reason = (f'{module} is not importable ({exc}): it comes with a ROS install, or from '
+                  '../shared/ros via `make test` (test/install_ros_extras.py)')
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(reason)
+        pytest.skip(reason)
 
 
 def needs(backend, precision='fp32', device='cpu'):

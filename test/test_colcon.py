@@ -24,10 +24,8 @@ segmentation_node`` (what ``ros2 run`` and launch_ros execute).
 
 import os
 from pathlib import Path
-import shutil
 import signal
 import subprocess
-import sys
 
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.image_msgs import fill_image
@@ -39,30 +37,12 @@ from sensor_msgs.msg import Image
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
-COLCON = Path(sys.executable).with_name('colcon')
 
 
 @pytest.fixture(scope='module')
-def workspace(tmp_path_factory):
+def workspace(colcon_workspace):
     """Return (workspace root, `colcon list` output) with bisenet_ros built and installed."""
-    if not COLCON.exists():
-        pytest.skip(f'colcon is not installed beside {sys.executable} (pip install '
-                    'colcon-common-extensions)')
-    root = tmp_path_factory.mktemp('ws')
-    files = subprocess.run(['git', 'ls-files', '-co', '--exclude-standard'], cwd=REPO,
-                           capture_output=True, text=True, check=True).stdout.split()
-    for name in files:
-        if (REPO / name).is_file():
-            target = root / 'src' / 'bisenet_ros' / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, target)
-    env = dict(os.environ, PATH=f'{COLCON.parent}:{os.environ["PATH"]}')
-    listed = subprocess.run([str(COLCON), 'list'], cwd=root, env=env, capture_output=True,
-                            text=True, timeout=120)
-    build = subprocess.run([str(COLCON), 'build', '--packages-select', 'bisenet_ros'],
-                           cwd=root, env=env, capture_output=True, text=True, timeout=600)
-    assert build.returncode == 0, build.stdout[-3000:] + build.stderr[-3000:]
-    return root, listed.stdout
+    return colcon_workspace
 
 
 def test_colcon_identifies_an_ament_python_package(workspace):

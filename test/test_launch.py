@@ -13,23 +13,22 @@
 # limitations under the License.
 
 """
-Launch files, the RViz configuration and the Fast DDS profiles.
+Launch files (read, not run), the RViz configuration and the Fast DDS profiles.
 
-``launch`` and ``launch_ros`` only come with a ROS 2 install (not from pip),
-so the tests that build launch descriptions skip without them. Everything
-that can be checked without them always runs: the launch files compile and
-declare their arguments, the RViz file shows the three images, the profiles
-configure the large shared-memory segment.
+Everything here needs no launch install: the launch files compile, declare
+their arguments and take names and choices from the package's one table, the
+RViz file shows the three images, the profiles configure the large
+shared-memory segment. test_launch_run.py runs the launch files for real.
 """
 
-import ast
 import importlib.util
 from pathlib import Path
 import py_compile
+import re
 import xml.etree.ElementTree as ElementTree
 
-from bisenet_ros.node import NODE_NAME
-from bisenet_ros.node.parameters import CHOICES
+from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS, NODE_NAME
+from helpers import needs_ros_extra
 import pytest
 import yaml
 
@@ -41,22 +40,12 @@ PROFILES = ('fastdds_large_images.xml', 'fastdds_large_images_localhost.xml')
 FASTDDS = '{http://www.eprosima.com}'
 SEGMENT_SIZE = 64 * 1024 * 1024
 SEGMENTATION_ARGUMENTS = {
-    'model', 'backend', 'device', 'namespace', 'image', 'camera_info', 'image_transport',
-    'params_file', 'camera', 'camera_params_file', 'rviz', 'rviz_config', 'use_sim_time',
-    'record', 'record_path', 'large_images', 'dds_profile', 'log_level'}
+    *LAUNCH_PARAMETERS, 'namespace', 'image', 'camera_info', 'params_file', 'camera',
+    'camera_params_file', 'rviz', 'rviz_config', 'use_sim_time', 'record', 'record_path',
+    'large_images', 'dds_profile', 'log_level'}
 # The placeholder topics of segmentation.rviz, which segmentation.launch.py remaps.
 RVIZ_TOPICS = {'Input': '/bisenet/input', 'Overlay': '/bisenet/overlay',
                'Colour mask': '/bisenet/color'}
-
-
-def _declared_arguments(path):
-    """Return the names given to DeclareLaunchArgument in ``path``, read from its syntax tree."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if (isinstance(node, ast.Call) and getattr(node.func, 'id', None)
-                == 'DeclareLaunchArgument' and isinstance(node.args[0], ast.Constant)):
-            names.add(node.args[0].value)
-    return names
 
 
 def _profile(name):
@@ -80,49 +69,25 @@ def test_launch_file_compiles(path, tmp_path):
     py_compile.compile(str(path), cfile=str(tmp_path / 'out.pyc'), doraise=True)
 
 
-def test_segmentation_launch_declares_every_documented_argument():
-    assert _declared_arguments(LAUNCH / 'segmentation.launch.py') == SEGMENTATION_ARGUMENTS
-
-
-def test_multi_camera_launch_takes_the_camera_list():
-    assert {'cameras', 'image_name', 'namespace', 'params_file'} <= _declared_arguments(
-        LAUNCH / 'multi_camera.launch.py')
-
-
 def test_launch_files_start_the_installed_executable_under_its_node_name():
     assert NODE_NAME == 'bisenet_segmentation'
     for path in LAUNCH_FILES:
         text = path.read_text()
-        assert "executable='segmentation_node'" in text
-        assert 'from bisenet_ros.node import NODE_NAME' in text and 'name=NODE_NAME' in text
+        assert 'executable=EXECUTABLE, name=NODE_NAME' in text
+        imported = re.search(r'from bisenet_ros\.node\.interface import (\([^)]*\)|.*)', text)
+        assert imported and 'NODE_NAME' in imported.group(1)
 
 
-def _choices_of(path):
-    """Return {argument: choices expression (ast)} of the launch arguments of ``path``."""
-    found = {}
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if (isinstance(node, ast.Call) and getattr(node.func, 'id', None)
-                == 'DeclareLaunchArgument' and isinstance(node.args[0], ast.Constant)):
-            for keyword in node.keywords:
-                if keyword.arg == 'choices':
-                    found[node.args[0].value] = keyword.value
-    return found
-
-
-def test_launch_choices_are_the_node_parameter_table():
-    # '' keeps the params file's value; every other choice is the node's own,
-    # read from the package, so the launch files cannot refuse what the node accepts.
-    expected = "['', *CHOICES[{name!r}]]"
+def test_launch_files_declare_node_arguments_from_the_one_table():
+    # No second list of choices: both files declare the node's arguments through
+    # launch_support, which reads bisenet_ros.node.interface.
     for path in LAUNCH_FILES:
-        assert 'from bisenet_ros.node.parameters import CHOICES' in path.read_text()
-        choices = _choices_of(path)
-        shared = set(choices) & set(CHOICES)
-        assert {'backend', 'device'} <= shared
-        for name in shared:
-            assert ast.unparse(choices[name]) == expected.format(name=name), (path.name, name)
-    assert 'openvino' in CHOICES['backend']
-    log_level = _choices_of(LAUNCH / 'segmentation.launch.py')['log_level']
-    assert ast.unparse(log_level) == 'list(LOG_LEVELS)'
+        text = path.read_text()
+        assert '*declare_node_arguments()' in text
+        assert 'CHOICES' not in text and "'onnxruntime'" not in text and 'LOG_LEVELS' not in text
+    support = (REPO / 'bisenet_ros' / 'launch_support.py').read_text()
+    assert 'CHOICES.get(parameter)' in support and 'LOG_LEVELS' in support
+    assert 'openvino' in CHOICES['backend'] and 'verbose' not in LOG_LEVELS
 
 
 def test_rviz_config_shows_input_overlay_and_colour_mask_reliably():
@@ -175,32 +140,16 @@ def test_localhost_profile_keeps_udp_on_loopback():
     assert addresses == ['127.0.0.1']
 
 
-# --- where launch and launch_ros are installed (a ROS 2 install) --------------------------------
+# --- where launch and launch_ros are installed -------------------------------------------------
 
 def _load(path):
     # launch.actions, not launch: from the repository root, launch/ imports as an empty package.
-    pytest.importorskip('launch.actions', reason='launch comes with a ROS 2 install, not pip')
-    pytest.importorskip('launch_ros.actions',
-                        reason='launch_ros comes with a ROS 2 install, not pip')
+    needs_ros_extra('launch.actions')
+    needs_ros_extra('launch_ros.actions')
     spec = importlib.util.spec_from_file_location(path.name.replace('.', '_'), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def _context(module, **values):
-    """Return a LaunchContext holding the launch file's defaults, with ``values`` over them."""
-    from launch import LaunchContext
-    context = LaunchContext()
-    for argument in module.generate_launch_description().get_launch_arguments():
-        default = argument.default_value
-        # Defaults that point into the installed package are replaced by plain paths.
-        context.launch_configurations[argument.name] = (
-            ''.join(s.perform(context) for s in default)
-            if not any(type(s).__name__ == 'PathJoinSubstitution' for s in default)
-            else f'/share/{argument.name}')
-    context.launch_configurations.update(values)
-    return context
 
 
 def test_segmentation_launch_description_declares_its_arguments():
@@ -209,28 +158,14 @@ def test_segmentation_launch_description_declares_its_arguments():
     assert {a.name for a in description.get_launch_arguments()} == SEGMENTATION_ARGUMENTS
 
 
-def test_segmentation_launch_starts_only_the_node_by_default():
+def test_node_arguments_take_the_node_parameter_choices():
     module = _load(LAUNCH / 'segmentation.launch.py')
-    from launch_ros.actions import Node
-    actions = module.launch_setup(_context(module))
-    assert [(a.node_package, a.node_executable) for a in actions if isinstance(a, Node)] == [
-        ('bisenet_ros', 'segmentation_node')]
-
-
-def test_segmentation_launch_adds_camera_rviz_and_recorder_on_request():
-    module = _load(LAUNCH / 'segmentation.launch.py')
-    from launch.actions import ExecuteProcess
-    from launch_ros.actions import Node
-    context = _context(module, camera='usb_cam', rviz='true', record='true',
-                       namespace='robot')
-    actions = module.launch_setup(context)
-    nodes = {(a.node_package, a.node_executable) for a in actions if isinstance(a, Node)}
-    assert nodes == {('bisenet_ros', 'segmentation_node'), ('usb_cam', 'usb_cam_node_exe'),
-                     ('rviz2', 'rviz2')}
-    (record,) = [a for a in actions if type(a) is ExecuteProcess]
-    command = [''.join(s.perform(context) for s in part) for part in record.cmd]
-    assert command[:3] == ['ros2', 'bag', 'record']
-    assert '/robot/labels' in command and '/robot/overlay' in command
+    arguments = {a.name: a for a in module.generate_launch_description().get_launch_arguments()}
+    for argument, (parameter, kind) in LAUNCH_PARAMETERS.items():
+        expected = (['', *CHOICES[parameter]] if parameter in CHOICES
+                    else ['', 'true', 'false'] if kind is bool else [])
+        assert list(arguments[argument].choices or []) == expected, argument
+    assert list(arguments['log_level'].choices) == list(LOG_LEVELS)
 
 
 def test_topic_helpers_resolve_like_ros():
@@ -242,9 +177,9 @@ def test_topic_helpers_resolve_like_ros():
     assert module._sibling('image', 'camera_info') == 'camera_info'
 
 
-def test_multi_camera_launch_passes_the_camera_list():
+def test_multi_camera_launch_parses_the_camera_list():
     module = _load(LAUNCH / 'multi_camera.launch.py')
     assert module.parse_cameras('[front, left]') == ['front', 'left']
     assert module.parse_cameras('front,left') == ['front', 'left']
-    (node,) = module.launch_setup(_context(module))
-    assert (node.node_package, node.node_executable) == ('bisenet_ros', 'segmentation_node')
+    with pytest.raises(RuntimeError, match='names no camera'):
+        module.parse_cameras('[]')

@@ -34,7 +34,7 @@ from bisenet_ros.runtime import hardware
 from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
-from helpers import claiming, reference_state_dict, simulated_class
+from helpers import claiming, needs_ros_extra, reference_state_dict, simulated_class
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 import numpy as np
@@ -385,6 +385,40 @@ def test_class_names_and_palette_are_latched(client, single, subscriptions):
     assert len(info['class_names']) == NUM_CLASSES == len(info['palette'])
     assert info['class_names'][0] == 'road' and info['palette'][0] == [128, 64, 128]
     assert info['ignore_label'] == 255
+
+
+def _label_info(client, topic, subscriptions):
+    """Return the LabelInfo a subscriber that starts now gets on ``topic``."""
+    label_info = needs_ros_extra('vision_msgs.msg').LabelInfo
+    inbox = client.subscribe(label_info, topic, LATCHED)
+    subscriptions.append(inbox)
+    msg = inbox.wait_for(lambda m: True)
+    assert msg is not None, f'{topic} was not latched'
+    return msg
+
+
+def _class_names(client, namespace, subscriptions):
+    inbox = client.subscribe(String, f'{namespace}/class_info', LATCHED)
+    subscriptions.append(inbox)
+    return json.loads(inbox.wait_for(lambda m: True).data)['class_names']
+
+
+def test_label_info_reaches_a_late_subscriber_with_the_checkpoint_classes(
+        client, single, subscriptions):
+    msg = _label_info(client, f'{single.namespace}/label_info', subscriptions)
+    names = _class_names(client, single.namespace, subscriptions)
+    assert [(c.class_id, c.class_name) for c in msg.class_map] == list(enumerate(names))
+    assert len(names) == NUM_CLASSES and names[0] == 'road'
+    assert 255 not in [c.class_id for c in msg.class_map]  # the ignore id is no class
+    assert msg.threshold == 0.0
+    assert (msg.header.stamp.sec, msg.header.stamp.nanosec) != (0, 0)  # stamped at activation
+
+
+def test_label_info_sits_beside_each_cameras_mask(client, active_multi, subscriptions):
+    front, left = (_label_info(client, f'{active_multi.namespace}/{cam}/label_info',
+                               subscriptions) for cam in ('front', 'left'))
+    assert front.class_map == left.class_map and len(front.class_map) == NUM_CLASSES
+    assert front.header == left.header
 
 
 def test_color_overlay_and_confidence_are_computed_only_when_subscribed(

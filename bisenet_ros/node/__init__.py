@@ -48,7 +48,7 @@ topics, the class table), ``worker`` (what each frame goes through),
 package imports no ROS: ``main`` loads the node when it runs.
 """
 
-NODE_NAME = 'bisenet_segmentation'
+from bisenet_ros.node.interface import NODE_NAME
 
 
 def main(args=None):

@@ -22,20 +22,13 @@ functions of the values, so they are unit-tested without DDS.
 
 import re
 
-from bisenet_ros.node import NODE_NAME
+from bisenet_ros.node.interface import CHOICES, NODE_NAME
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.options import (BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, LABEL_RESIZE,
-                                         MAX_IMAGE_PIXELS, PRECISIONS, RESIZE_POLICIES,
-                                         STRIDE)
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, STRIDE
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
 import yaml
 
-TRANSPORTS = ('raw', 'compressed')
-# Every string parameter with a fixed set of values, for descriptors and validation.
-CHOICES = {'backend': BACKENDS, 'device': DEVICES, 'precision': ('',) + PRECISIONS,
-           'resize': RESIZE_POLICIES, 'label_resize': LABEL_RESIZE,
-           'image_transport': TRANSPORTS}
 
 # A camera name becomes a namespace: ROS name tokens separated by '/'.
 _CAMERA_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$')

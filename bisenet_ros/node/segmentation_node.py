@@ -25,9 +25,10 @@ import logging
 import time
 
 from bisenet_ros.checkpoint import CheckpointError
-from bisenet_ros.node import NODE_NAME
 from bisenet_ros.node.diagnostics import diagnostics_array, DIAGNOSTICS_QOS
 from bisenet_ros.node.frame_queue import LatestFrames, RateLimiter
+from bisenet_ros.node.interface import CLASS_INFO, NODE_NAME
+from bisenet_ros.node.label_info import label_info_message, label_info_type
 from bisenet_ros.node.parameters import (AUTOSTART, check_parameter, emulated_precision,
                                          LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
                                          unknown_parameter_warning)
@@ -83,6 +84,7 @@ class SegmentationNode(LifecycleNode):
         self._limiter = RateLimiter()
         self._throttle = ErrorThrottle(5.0)
         self._class_info_pub = None
+        self._label_info_class = None  # vision_msgs/LabelInfo where importable
         self._diagnostics_pub = None
         self._diagnostics_timer = None
         self._reported_unknown = set()
@@ -217,15 +219,18 @@ class SegmentationNode(LifecycleNode):
         self._cameras = {name: Camera(name, now) for name in names}
         self._frames = LatestFrames(names)
         self._frames.close()
+        self._label_info_class, missing = label_info_type()
+        if missing:
+            self.get_logger().warning(missing)
         try:
             for camera in self._cameras.values():
                 camera.create_topics(self, p['image_transport'], self._on_image,
-                                     self._on_camera_info)
+                                     self._on_camera_info, self._label_info_class)
         except Exception as exc:  # e.g. an invalid qos_overrides value
             self._destroy_topics()
             self._release_model()
             return self._fail(f'cannot create topics: {exc}')
-        self._class_info_pub = self.create_publisher(String, 'class_info', CLASS_INFO_QOS)
+        self._class_info_pub = self.create_publisher(String, CLASS_INFO, CLASS_INFO_QOS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                       DIAGNOSTICS_QOS)
         # Steady clock: with use_sim_time the period stays one of wall time, even
@@ -243,8 +248,14 @@ class SegmentationNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state):
-        """Publish the class table and start the worker."""
+        """Publish the class tables and start the worker."""
         self._class_info_pub.publish(String(data=class_info_json(self._segmenter)))
+        if self._label_info_class is not None:
+            label_info = label_info_message(self._label_info_class,
+                                            self._segmenter.info.class_names,
+                                            self.get_clock().now().to_msg())
+            for camera in self._cameras.values():
+                camera.publishers['label_info'].publish(label_info)
         now = time.monotonic()
         for camera in self._cameras.values():
             camera.stats.reset(now)

@@ -25,8 +25,9 @@ import json
 
 from bisenet_ros.cityscapes import IGNORE_ID
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb
+from bisenet_ros.node.interface import (CAMERA_INFO_INPUT, CAMERA_INFO_OUTPUT, IMAGE_INPUT,
+                                        IMAGE_OUTPUTS, LABEL_INFO)
 from bisenet_ros.node.stats import CameraStats
-from bisenet_ros.render import OUTPUTS
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -36,7 +37,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 # defaults; a small depth so a slow consumer cannot make memory grow.
 OUTPUT_QOS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST)
-# Latched: a consumer that starts later still gets the class table.
+# Latched (as vision_msgs asks for LabelInfo): a consumer that starts later still gets the
+# class table.
 CLASS_INFO_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
@@ -55,8 +57,13 @@ class Camera:
         self.subscriptions = []
         self.publishers = {}
 
-    def create_topics(self, node, transport, on_image, on_camera_info):
-        """Create this camera's subscriptions and publishers on ``node``."""
+    def create_topics(self, node, transport, on_image, on_camera_info, label_info_class=None):
+        """
+        Create this camera's subscriptions and publishers on ``node``.
+
+        ``label_info_class`` (vision_msgs' LabelInfo, when importable) adds the
+        latched 'label_info' beside the masks.
+        """
         overrides = QoSOverridingOptions.with_default_policies()
 
         # rclpy writes a topic's qos_overrides into the profile it is given: each
@@ -69,25 +76,29 @@ class Camera:
 
         if transport == 'compressed':
             # As image_transport does: remap the base name, then add the transport.
-            self.input_topic = node.resolve_topic_name(self.prefix + 'image') + '/compressed'
+            self.input_topic = (node.resolve_topic_name(self.prefix + IMAGE_INPUT)
+                                + '/compressed')
             self.decode = compressed_to_rgb
             msg_type = CompressedImage
         else:
-            self.input_topic = node.resolve_topic_name(self.prefix + 'image')
+            self.input_topic = node.resolve_topic_name(self.prefix + IMAGE_INPUT)
             msg_type = Image
         self.subscriptions.append(node.create_subscription(
             msg_type, self.input_topic, functools.partial(on_image, self),
             sensor_qos(), qos_overriding_options=overrides))
         self.subscriptions.append(node.create_subscription(
-            CameraInfo, self.prefix + 'camera_info',
+            CameraInfo, self.prefix + CAMERA_INFO_INPUT,
             functools.partial(on_camera_info, self), sensor_qos(),
             qos_overriding_options=overrides))
-        for output in OUTPUTS:
+        for output in IMAGE_OUTPUTS:
             self.publishers[output] = node.create_publisher(
                 Image, self.prefix + output, output_qos(), qos_overriding_options=overrides)
         self.publishers['camera_info'] = node.create_publisher(
-            CameraInfo, self.prefix + 'labels/camera_info', output_qos(),
+            CameraInfo, self.prefix + CAMERA_INFO_OUTPUT, output_qos(),
             qos_overriding_options=overrides)
+        if label_info_class is not None:
+            self.publishers['label_info'] = node.create_publisher(
+                label_info_class, self.prefix + LABEL_INFO, copy.copy(CLASS_INFO_QOS))
 
     def destroy_topics(self, node):
         """Destroy this camera's subscriptions and publishers."""

@@ -24,6 +24,8 @@ DEVICES = ('cpu', 'cuda')
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
 RESIZE_POLICIES = ('stretch', 'letterbox', 'native')
 LABEL_RESIZE = ('nearest', 'logits')
+# What render_outputs can make of one segmented frame.
+OUTPUTS = ('labels', 'color', 'overlay', 'confidence')
 # Network input sides are multiples of the network's output stride.
 STRIDE = 32
 # Input images: limits well above any real camera; larger headers are corrupt or

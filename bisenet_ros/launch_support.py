@@ -1,0 +1,143 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+What both launch files share: node arguments, checks before anything starts, the exit rule.
+
+Imported only by launch files (it needs ``launch`` and ``launch_ros``, which
+come with a ROS install). The names and choices come from
+``bisenet_ros.node.interface``, the table the node itself validates against.
+"""
+
+import difflib
+import os
+import shutil
+
+from ament_index_python.packages import get_package_prefix, PackageNotFoundError
+from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS
+from launch.actions import DeclareLaunchArgument, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit
+from launch.substitutions import LaunchConfiguration
+from launch_ros.parameter_descriptions import ParameterValue
+
+_BOOLEANS = ('true', 'false')
+
+
+class LaunchArgumentError(RuntimeError):
+    """A launch argument, or what it names, cannot be used: nothing has been started."""
+
+
+def declare_node_arguments():
+    """Return a DeclareLaunchArgument per node parameter a user tunes per run, plus log_level."""
+    actions = []
+    for argument, (parameter, kind) in LAUNCH_PARAMETERS.items():
+        choices = CHOICES.get(parameter)
+        if kind is bool:
+            choices = _BOOLEANS
+        description = f'node parameter {parameter}; empty: as in params_file'
+        actions.append(DeclareLaunchArgument(
+            argument, default_value='', description=description,
+            **({'choices': ['', *choices]} if choices else {})))
+    actions.append(DeclareLaunchArgument(
+        'log_level', default_value='info', choices=list(LOG_LEVELS),
+        description='log level of the segmentation node'))
+    return actions
+
+
+def node_overrides(arg):
+    """Return {parameter: value} for each node argument given (``arg(name)`` reads one)."""
+    overrides = {}
+    for argument, (parameter, kind) in LAUNCH_PARAMETERS.items():
+        text = arg(argument)
+        if not text:
+            continue
+        if kind is str:
+            # Typed as a string, so a value is never read as YAML (a path stays a path).
+            overrides[parameter] = ParameterValue(text, value_type=str)
+            continue
+        try:
+            value = text == 'true' if kind is bool else kind(text)
+        except ValueError:
+            raise LaunchArgumentError(
+                f'{argument}:={text} is not {"an integer" if kind is int else "a number"}'
+            ) from None
+        overrides[parameter] = value
+    return overrides
+
+
+def check_arguments(context, declared, logger):
+    """
+    Refuse a misspelt launch argument (close to a declared one) before anything starts.
+
+    Other undeclared names may belong to a launch file that includes this one
+    (launch hands its configurations down), so they are only warned about.
+    """
+    for name in sorted(set(context.launch_configurations) - set(declared)):
+        close = difflib.get_close_matches(name, declared, n=1, cutoff=0.75)
+        if close:
+            raise LaunchArgumentError(f"unknown launch argument '{name}': did you mean "
+                                      f"'{close[0]}'? (--show-args lists them)")
+        logger.warning(f"launch argument '{name}' is not one of this launch file's: ignored")
+
+
+def require_file(path, what):
+    """Refuse ``path`` unless it is a readable file."""
+    if not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise LaunchArgumentError(f'{what} {path} is not a readable file')
+
+
+def require_executable(package, executable, why):
+    """Refuse to go on unless ROS package ``package`` provides ``executable``."""
+    try:
+        prefix = get_package_prefix(package)
+    except PackageNotFoundError:
+        raise LaunchArgumentError(
+            f"{why} needs the ROS package '{package}', which is not installed "
+            f'(apt install ros-$ROS_DISTRO-{package.replace("_", "-")})') from None
+    if not os.access(os.path.join(prefix, 'lib', package, executable), os.X_OK):
+        raise LaunchArgumentError(f"{why} needs '{executable}' of the ROS package '{package}', "
+                                  f'which is not in {prefix}/lib/{package}')
+
+
+def require_command(command, why):
+    """Refuse to go on unless ``command`` is on PATH."""
+    if shutil.which(command) is None:
+        raise LaunchArgumentError(f"{why} needs the '{command}' command, which is not on PATH")
+
+
+def end_launch_with(process):
+    """
+    Return an event handler that ends the launch when ``process`` ends.
+
+    An exit of 0 shuts the launch down normally (status 0). A non-zero exit,
+    or death by a signal launch did not send, raises: launch then stops every
+    other process and exits with status 1. During a shutdown (Ctrl-C, or
+    another process ended it) the exit status is launch's own business.
+    """
+    def on_exit(event, context):
+        if context.is_shutdown:
+            return None
+        code, name = event.returncode, event.process_name
+        if code == 0:
+            return Shutdown(reason=f'{name} exited')
+        how = f'was killed by signal {-code}' if code < 0 else f'exited with status {code}'
+        raise RuntimeError(f'{name} {how}: ending the launch')
+
+    return RegisterEventHandler(OnProcessExit(target_action=process, on_exit=on_exit))
+
+
+def configuration(context):
+    """Return a function that reads one launch argument's value in ``context``."""
+    return lambda name: LaunchConfiguration(name).perform(context)
