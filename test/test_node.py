@@ -30,7 +30,7 @@ import time
 
 from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
 from bisenet_ros.image_msgs import image_to_rgb, SUPPORTED_ENCODINGS
-from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime import auto, hardware
 from builtin_interfaces.msg import Time
 import cv2
 from diagnostic_msgs.msg import DiagnosticArray
@@ -621,7 +621,10 @@ def test_diagnostics_report_rates_latency_errors_and_backend(single, rig, diagno
     assert 0 < p50 <= p95
     inference = float(values['inference time p50 / p95 (ms)'].split(' / ')[0])
     assert 0 < inference <= p50  # the segmenter's share of receive-to-publish
-    assert 'torch' in values['backend'] and values['device'] == 'cpu'
+    # The params file says backend, device and precision auto: the rule's first choice runs.
+    chosen = auto.candidates(hardware.probe(), auto.ModelFacts(), device='cpu')[0]
+    assert values['backend'].startswith(chosen.backend) and values['device'] == 'cpu'
+    assert chosen.precision in values['backend']
     assert values['hardware'].startswith(hardware.probe().cpu.model)
     for key in ('input rate (Hz)', 'output rate (Hz)', FRAMES_DROPPED, 'age p50 / p95 (ms)',
                 'errors'):
@@ -886,7 +889,7 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
         assert _lifecycle(client, node, Transition.TRANSITION_CONFIGURE) == (
             False, 'unconfigured')
         line = node.wait_for_log(r'ERROR.*configure.*|ERROR.*cannot run.*').group(0)
-        assert 'cannot run backend torch on cpu at precision bf16' in line
+        assert 'cannot run backend auto on auto at precision bf16' in line
         assert f'class {simulated_class()}) has no native bf16' in line and 'use fp32' in line
         errors = [x for x in node.log().splitlines() if 'ERROR' in x]
         assert len(errors) == 1 and 'Traceback' not in node.log()

@@ -32,9 +32,9 @@ def test_every_choice_parameter_declares_its_choices():
 
 
 @pytest.mark.parametrize('name, value, state, reason', [
-    ('backend', 'tensorrt', 'unconfigured', "backend 'tensorrt' is not one of: 'torch'"),
+    ('backend', 'tensorrt', 'unconfigured', "backend 'tensorrt' is not one of: 'auto', 'torch'"),
     ('resize', 'crop', 'unconfigured', 'is not one of'),
-    ('precision', 'fp8', 'unconfigured', "'', 'fp32'"),
+    ('precision', 'fp8', 'unconfigured', "'', 'auto', 'fp32'"),
     ('model_path', '/m.pth', 'active', 'deactivate and clean up the node first'),
     ('model_path', '/m.pth', 'inactive', 'clean up the node first (lifecycle cleanup)'),
     ('backend', 'torch', 'finalized', 'shut down and configures no more: start the node'),

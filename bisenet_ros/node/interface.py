@@ -20,8 +20,8 @@ both launch files and the tests read this one table, so a launch file cannot
 refuse what the node accepts, nor name a topic the node does not publish.
 """
 
-from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, OUTPUTS, PRECISIONS,
-                                         RESIZE_POLICIES)
+from bisenet_ros.runtime.options import (AUTO, BACKENDS, DEVICES, LABEL_RESIZE, OUTPUTS,
+                                         PRECISIONS, RESIZE_POLICIES)
 
 PACKAGE = 'bisenet_ros'
 EXECUTABLE = 'segmentation_node'
@@ -29,7 +29,10 @@ NODE_NAME = 'bisenet_segmentation'
 
 TRANSPORTS = ('raw', 'compressed')
 # Every string parameter with a fixed set of values.
-CHOICES = {'backend': BACKENDS, 'device': DEVICES, 'precision': ('',) + PRECISIONS,
+# 'auto' picks the fastest path that keeps the accuracy bar (runtime.auto); '' precision is
+# the model file's own.
+CHOICES = {'backend': (AUTO, *BACKENDS), 'device': (AUTO, *DEVICES),
+           'precision': ('', AUTO, *PRECISIONS),
            'resize': RESIZE_POLICIES, 'label_resize': LABEL_RESIZE,
            'image_transport': TRANSPORTS}
 

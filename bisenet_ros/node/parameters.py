@@ -23,7 +23,7 @@ functions of the values, so they are unit-tested without DDS.
 import re
 
 from bisenet_ros.node.interface import CHOICES, NODE_NAME
-from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime import auto, hardware
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, STRIDE
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
@@ -59,11 +59,13 @@ STRUCTURAL_PARAMETERS = {
     'model_path': ('', ParameterDescriptor(
         description='Checkpoint (.pth/.safetensors, CoinCheung, mmseg or own format) or '
                     'exported .onnx; empty = the shipped demonstration model.' + _AT_CONFIGURE)),
-    'backend': ('torch', _choice('Inference backend.' + _AT_CONFIGURE, CHOICES['backend'])),
-    'device': ('cpu', _choice('Device to run the network on.' + _AT_CONFIGURE,
-                              CHOICES['device'])),
-    'precision': ('', _choice("Network precision; '' = the model file's own (else fp32)."
-                              + _AT_CONFIGURE, CHOICES['precision'])),
+    'backend': ('auto', _choice('Inference backend; auto = the fastest that keeps the accuracy '
+                                'bar here.' + _AT_CONFIGURE, CHOICES['backend'])),
+    'device': ('auto', _choice('Device to run the network on; auto = a CUDA GPU if there is '
+                               'one.' + _AT_CONFIGURE, CHOICES['device'])),
+    'precision': ('auto', _choice('Network precision; auto = the fastest that keeps the '
+                                  "accuracy bar, '' = the model file's own (else fp32)."
+                                  + _AT_CONFIGURE, CHOICES['precision'])),
     'input_width': (0, _int_range(
         f"Network input width in pixels, a multiple of {STRIDE}; 0 = the model's own."
         + _AT_CONFIGURE, 0, 8192, STRIDE)),
@@ -153,10 +155,8 @@ def check_parameter(name, value, state, confidence_available):
 
 def emulated_precision(backend, device, precision):
     """Return why ``precision`` ('' = the model's own) would only be emulated here, or None."""
-    if not precision:
-        return None
     try:
-        return hardware.probe().refusal(backend, device, precision)
+        return auto.refusal(hardware.probe(), backend, device, precision)
     except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
         return str(exc)
 

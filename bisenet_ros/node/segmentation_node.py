@@ -313,7 +313,7 @@ class SegmentationNode(LifecycleNode):
     def _release_model(self):
         if self._segmenter is None:
             return
-        on_cuda = self.get_parameter('device').value == 'cuda'
+        on_cuda = self._segmenter.device == 'cuda'
         self._segmenter = None
         self._confidence_available = False
         gc.collect()
@@ -357,5 +357,5 @@ class SegmentationNode(LifecycleNode):
             return
         self._diagnostics_pub.publish(diagnostics_array(
             self.get_clock().now().to_msg(), self.get_name(), self._cameras.values(),
-            self._active, self._segmenter.describe(), self.get_parameter('device').value,
+            self._active, self._segmenter.describe(), self._segmenter.device,
             time.monotonic()))

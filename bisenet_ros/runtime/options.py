@@ -20,6 +20,9 @@ launch files all read them here, so they cannot drift apart.
 """
 
 BACKENDS = ('torch', 'onnxruntime', 'openvino')
+# 'auto' (backend, device or precision) lets runtime.auto choose: the fastest path that
+# keeps the accuracy bar on this machine, for this model file.
+AUTO = 'auto'
 DEVICES = ('cpu', 'cuda')
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
 RESIZE_POLICIES = ('stretch', 'letterbox', 'native')

@@ -34,9 +34,10 @@ import time
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime import auto, hardware
+from bisenet_ros.runtime.auto import AUTO, ModelFacts
 from bisenet_ros.runtime.backends import BackendUnavailableError, check_choice
-from bisenet_ros.runtime.export import export_verified
+from bisenet_ros.runtime.export import export_verified, read_metadata
 from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECISIONS,
                                          RESIZE_POLICIES)
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE,
@@ -101,8 +102,35 @@ class Segmenter:
                  threads=None, providers=None, cache_dir=None, calibration_images=None,
                  max_batch=4, arch=None, channels_last=True, int8_min_agreement=0.995):
         """Load the model and create the backend; raise ValueError for unknown choices."""
-        self._set_options(backend, device, precision, resize, label_resize, confidence,
-                          threads, max_batch, int8_min_agreement, cache_dir)
+        self.model_path = self._resolve_model_path(model_path)
+        self.auto_choice = None  # the auto.Choice taken, when something was 'auto'
+        if AUTO not in (backend, device, precision):
+            self._open(backend, device, precision, resize, label_resize, confidence, threads,
+                       providers, cache_dir, calibration_images, max_batch, arch, channels_last,
+                       int8_min_agreement, input_size)
+            return
+        choices = self._auto_candidates(backend, device, precision, int8_min_agreement)
+        for index, choice in enumerate(choices):
+            try:
+                self._open(choice.backend, choice.device, choice.precision, resize,
+                           label_resize, confidence, threads, providers, cache_dir,
+                           calibration_images, max_batch, arch, channels_last,
+                           int8_min_agreement, input_size)
+            except BackendUnavailableError as exc:
+                if index + 1 == len(choices):
+                    raise
+                # e.g. TensorRT listed but not loadable, or an export cache that cannot be
+                # written: the next candidate (torch, at worst) needs neither.
+                LOG.warning('auto: %s did not open (%s: %s); taking the next candidate',
+                            choice, type(exc).__name__, exc)
+                continue
+            self.auto_choice = choice
+            LOG.info('auto chose %s %s %s: %s', choice.backend, choice.device,
+                     choice.precision, choice.reason)
+            return
+
+    @staticmethod
+    def _resolve_model_path(model_path):
         if model_path is None:
             model_path = demo_model_path()
             if model_path is None:
@@ -110,7 +138,33 @@ class Segmenter:
                                         'demonstration model')
             LOG.info('no model given: using the shipped demonstration model %s '
                      '(CamVid-trained, research and personal use only)', model_path)
-        self.model_path = Path(model_path)
+        return Path(model_path)
+
+    def _auto_candidates(self, backend, device, precision, int8_min_agreement):
+        """Return auto's candidates for this model file and machine, best first."""
+        probe = hardware.probe()
+        facts = ModelFacts()
+        if self.model_path.suffix == '.onnx':
+            metadata = read_metadata(self.model_path)
+            facts = ModelFacts.from_onnx_metadata(
+                metadata, int8_shortfall(metadata, float(int8_min_agreement)))
+        if precision is None:  # the model file's own precision, else fp32
+            precision = facts.precision
+        tensorrt = False
+        if probe.cuda and 'onnxruntime' in probe.backends:
+            import onnxruntime
+            tensorrt = 'TensorrtExecutionProvider' in onnxruntime.get_available_providers()
+        try:
+            return auto.candidates(probe, facts, backend, device, precision, tensorrt)
+        except auto.NoChoiceError as exc:
+            raise BackendUnavailableError(str(exc)) from None
+
+    def _open(self, backend, device, precision, resize, label_resize, confidence, threads,
+              providers, cache_dir, calibration_images, max_batch, arch, channels_last,
+              int8_min_agreement, input_size):
+        """Create the backend for one explicit backend, device and precision."""
+        self._set_options(backend, device, precision, resize, label_resize, confidence,
+                          threads, max_batch, int8_min_agreement, cache_dir)
         if self.model_path.suffix == '.onnx':
             if backend == 'torch':
                 raise ValueError(f'{self.model_path} is an ONNX file: use backend onnxruntime '
@@ -146,6 +200,7 @@ class Segmenter:
         """Check the choices (before any loading or export) and keep them."""
         check_choice('backend', backend, BACKENDS)
         check_choice('device', device, DEVICES)
+        self.device = device
         if precision is not None:
             check_choice('precision', precision, PRECISIONS)
             # Before any export: a precision this machine only emulates is refused now.
@@ -232,8 +287,16 @@ class Segmenter:
         fp32_path = self.cache_dir / 'onnx' / f'{stem}-fp32.onnx'
         if not fp32_path.exists():
             LOG.info('exporting %s to %s', self.model_path, fp32_path)
-            fp32_path.parent.mkdir(parents=True, exist_ok=True)
-            export_verified(model, self.info, fp32_path, self.input_size, outputs)
+            started = time.monotonic()
+            try:
+                fp32_path.parent.mkdir(parents=True, exist_ok=True)
+                export_verified(model, self.info, fp32_path, self.input_size, outputs)
+            except OSError as exc:  # 'auto' then falls back to torch, which needs no export
+                raise BackendUnavailableError(
+                    f'cannot write the ONNX export cache {fp32_path.parent}: {exc}; set '
+                    'cache_dir to a writable folder, or use backend torch') from exc
+            LOG.info('exported %s in %.1f s (cached: later starts skip this)', fp32_path.name,
+                     time.monotonic() - started)
         if precision != 'int8':
             return fp32_path
         if not calibration_images:

@@ -36,8 +36,8 @@ import sys
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.options import (BACKENDS, DEFAULT_MAX_PIXELS, DEVICES, PRECISIONS,
-                                         RESIZE_POLICIES)
+from bisenet_ros.runtime.options import (AUTO, BACKENDS, DEFAULT_MAX_PIXELS, DEVICES,
+                                         PRECISIONS, RESIZE_POLICIES)
 from bisenet_ros.tools import inputs
 import cv2
 import numpy as np
@@ -47,12 +47,27 @@ from tqdm import tqdm
 OUTPUTS = render.OUTPUTS[:3]
 
 
-def add_segmenter_arguments(parser):
-    """Add the options every tool uses to build a Segmenter."""
+def add_segmenter_arguments(parser, auto=True):
+    """
+    Add the options every tool uses to build a Segmenter.
+
+    ``auto``: offer 'auto' for backend, device and precision, as the defaults. A
+    fleet run does not (yet): its workers may sit on other hardware than the
+    driver, while the identity that makes reruns skip finished bags must name
+    what ran.
+    """
     parser.add_argument('--model', type=Path, help='checkpoint or .onnx (default: demo model)')
-    parser.add_argument('--backend', choices=BACKENDS, default='torch')
-    parser.add_argument('--device', choices=DEVICES, default='cpu')
-    parser.add_argument('--precision', choices=PRECISIONS)
+    if auto:
+        parser.add_argument('--backend', choices=(AUTO, *BACKENDS), default=AUTO,
+                            help='auto (default): the fastest that keeps the accuracy bar here')
+        parser.add_argument('--device', choices=(AUTO, *DEVICES), default=AUTO)
+        parser.add_argument('--precision', choices=(AUTO, *PRECISIONS), default=AUTO,
+                            help='auto (default): the fastest that keeps the accuracy bar for '
+                                 'the backend')
+    else:
+        parser.add_argument('--backend', choices=BACKENDS, default='torch')
+        parser.add_argument('--device', choices=DEVICES, default='cpu')
+        parser.add_argument('--precision', choices=PRECISIONS)
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'))
     parser.add_argument('--resize', choices=RESIZE_POLICIES, default='stretch')
     parser.add_argument('--threads', type=int, help='CPU threads (torch, ONNX Runtime, OpenCV)')

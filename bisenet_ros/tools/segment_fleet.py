@@ -93,7 +93,7 @@ def build_parser():
                         help='GPUs each Ray worker asks with device cuda (0.5: two per GPU)')
     parser.add_argument('--retries', type=int, default=3,
                         help='times a task is retried after its worker died')
-    add_segmenter_arguments(parser)
+    add_segmenter_arguments(parser, auto=False)
     parser.set_defaults(device=None)
     return parser
 

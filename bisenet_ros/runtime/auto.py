@@ -1,0 +1,189 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+
+"""
+``auto``: the fastest backend, device and precision that keep the accuracy bar.
+
+A pure function of the capability probe (``Hardware``) and the model file's
+facts (``ModelFacts``): no loading, no I/O, so every CPU and GPU class is
+tested as a table. It returns candidates, best first, each with its reason;
+the Segmenter opens the first that really runs (a TensorRT session that falls
+back to CUDA, or an export cache that cannot be written, moves it to the next).
+
+The rule, fastest first, where each holds its bar:
+
+1. a CUDA GPU: ONNX Runtime on the TensorRT provider at fp16 (where ONNX
+   Runtime lists it; the session proves it), then torch fp16 on tensor cores
+   (compute capability 7.0+), then torch fp32;
+2. a CPU with native bf16 (AVX512_BF16, AMX, Arm BF16) and OpenVINO: openvino
+   bf16 (measured 3.6x on Zen 4 and 6.9x on AMX over torch eager fp32, 99.6 %
+   of pixels as fp32);
+3. the fastest installed fp32 backend: openvino, onnxruntime, then torch
+   (openvino and onnxruntime 1.2-2x over torch eager on AVX2 and AVX-512).
+
+An int8 .onnx runs only int8, on the backend whose activation scheme it was
+made for (u8: onnxruntime, s8: openvino), and only if its measured evidence
+passes ``int8_min_agreement``; auto never quantises a checkpoint (that needs
+the user's frames). bf16 and fp16 need no per-model evidence: bf16 keeps
+fp32's exponent range, so only rounding changes (~3 significant digits, within
+the agreement measured on both reference networks), and fp16 runs under
+autocast or TensorRT, which keep softmax and reductions in fp32; BiSeNet's
+normalised, batch-normalised activations stay far inside fp16's range.
+int8 changes accuracy per model, hence its measured evidence.
+"""
+
+from dataclasses import dataclass
+
+from bisenet_ros.runtime.options import AUTO
+
+_FP32_SPEED_ORDER = ('openvino', 'onnxruntime', 'torch')
+_ONNX_BACKENDS = ('openvino', 'onnxruntime')
+_INT8_BACKEND = {'u8': 'onnxruntime', 's8': 'openvino'}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What ``auto`` needs to know of the model file."""
+
+    onnx: bool = False  # an exported .onnx (torch cannot run it)
+    precision: str = 'fp32'  # of an .onnx file: fp32 or int8
+    int8_activations: str = ''  # u8 or s8 for an int8 file
+    int8_refusal: str = ''  # why its evidence does not pass, '' when it does
+
+    @classmethod
+    def from_onnx_metadata(cls, metadata, int8_refusal=''):
+        """Return the facts of an exported .onnx from its bisenet_ros metadata."""
+        return cls(onnx=True, precision=metadata.get('precision', 'fp32'),
+                   int8_activations=metadata.get('int8_activations', 'u8'),
+                   int8_refusal=int8_refusal or '')
+
+
+@dataclass(frozen=True)
+class Choice:
+    """One way to run the model, and why ``auto`` ranks it where it does."""
+
+    backend: str
+    device: str
+    precision: str
+    reason: str
+
+    def __str__(self):
+        """Return 'backend device precision (reason)' for the log."""
+        return f'{self.backend} {self.device} {self.precision} ({self.reason})'
+
+
+class NoChoiceError(ValueError):
+    """Nothing that runs here satisfies the request; the message says why."""
+
+
+def refusal(hw, backend, device, precision):
+    """
+    Return why nothing here runs ``precision`` natively, or None.
+
+    Any of the three may be 'auto'; an explicit precision with an 'auto'
+    backend or device passes if some installed backend runs it natively on
+    device it would choose (CUDA only where there is a GPU). The reason given is
+    the probe's for the first combination (torch before the others, the CPU
+    before CUDA), which names the better choice.
+    """
+    if precision in ('', None, AUTO):
+        return None
+    backends = [backend] if backend != AUTO else list(hw.backends)
+    devices = [device] if device != AUTO else ['cpu', 'cuda'] if hw.cuda else ['cpu']
+    reasons = [hw.refusal(b, d, precision) for b in backends for d in devices]
+    return None if None in reasons else reasons[0]
+
+
+def _runs(hw, backend, device, precision):
+    return hw.refusal(backend, device, precision) is None
+
+
+def _gpu_choices(hw, facts, tensorrt):
+    gpu = hw.cuda[0]
+    named = f'{gpu.name}, sm {gpu.capability[0]}.{gpu.capability[1]}'
+    choices = []
+    if tensorrt and not facts.precision == 'int8' and 'onnxruntime' in hw.backends:
+        choices.append(Choice('onnxruntime', 'cuda', 'fp16',
+                              f'CUDA GPU ({named}) with the TensorRT provider: fp16 engine'))
+    if not facts.onnx:
+        if tuple(gpu.capability) >= (7, 0):
+            choices.append(Choice('torch', 'cuda', 'fp16',
+                                  f'CUDA GPU ({named}) with tensor cores: torch fp16'))
+        choices.append(Choice('torch', 'cuda', 'fp32', f'CUDA GPU ({named})'))
+    elif facts.precision == 'fp32' and 'onnxruntime' in hw.backends:
+        choices.append(Choice('onnxruntime', 'cuda', 'fp32',
+                              f'CUDA GPU ({named}), an .onnx file: the CUDA provider'))
+    return choices
+
+
+def _cpu_choices(hw, facts, backend, precision):
+    cpu = f'{hw.cpu.model}, class {hw.cpu.cpu_class}'
+    backends = [backend] if backend != AUTO else list(_FP32_SPEED_ORDER)
+    if facts.onnx:
+        backends = [b for b in backends if b in _ONNX_BACKENDS]
+    backends = [b for b in backends if b in hw.backends]
+    choices = []
+    if precision in (AUTO, 'bf16') and hw.cpu.native_bf16:
+        # openvino's bf16 is the fastest measured; torch's is next (2.4x on Zen 4).
+        for name in ('openvino', 'torch'):
+            if name in backends and _runs(hw, name, 'cpu', 'bf16'):
+                choices.append(Choice(name, 'cpu', 'bf16', f'{cpu}: native bf16'))
+    if precision in (AUTO, 'fp32'):
+        for name in backends:
+            choices.append(Choice(name, 'cpu', 'fp32',
+                                  f'{cpu}: the fastest installed fp32 backend'
+                                  if backend == AUTO else f'{cpu}: fp32'))
+    return choices
+
+
+def _int8_choices(hw, facts, backend):
+    if facts.int8_refusal:
+        raise NoChoiceError(f'this int8 model does not pass its evidence: {facts.int8_refusal}')
+    wanted = _INT8_BACKEND.get(facts.int8_activations, 'onnxruntime')
+    if backend not in (AUTO, wanted):
+        wanted = backend  # an explicit backend still wins; the backend warns about the scheme
+    if not _runs(hw, wanted, 'cpu', 'int8'):
+        raise NoChoiceError(f'int8 model: {hw.refusal(wanted, "cpu", "int8")}')
+    return [Choice(wanted, 'cpu', 'int8',
+                   f'int8 file with {facts.int8_activations} activations, evidence passed')]
+
+
+def candidates(hw, facts, backend=AUTO, device=AUTO, precision=AUTO, tensorrt=False):
+    """
+    Return the ways to run the model, best first; raise NoChoiceError when there is none.
+
+    ``backend``, ``device`` and ``precision`` are each 'auto' or an explicit
+    choice, which is kept (only the 'auto' ones are chosen). ``tensorrt``:
+    ONNX Runtime lists the TensorRT provider (the session proves it works).
+    """
+    if facts.precision == 'int8' and precision in (AUTO, 'int8'):
+        return _int8_choices(hw, facts, backend)
+    on_gpu = device == 'cuda' or (device == AUTO and bool(hw.cuda))
+    if on_gpu and hw.cuda:
+        choices = [c for c in _gpu_choices(hw, facts, tensorrt)
+                   if backend in (AUTO, c.backend) and precision in (AUTO, c.precision)]
+    elif on_gpu:
+        raise NoChoiceError('device cuda requested, but there is no CUDA GPU here')
+    else:
+        choices = _cpu_choices(hw, facts, backend, precision)
+    choices = [c for c in choices if _runs(hw, c.backend, c.device, c.precision)]
+    if not choices:
+        why = refusal(hw, backend, device, precision)
+        if why:
+            raise NoChoiceError(why)
+        raise NoChoiceError(
+            f'no backend here runs backend {backend}, device {device}, precision {precision} '
+            f'for this model (installed: {", ".join(hw.backends)})')
+    return choices
