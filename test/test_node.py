@@ -23,6 +23,7 @@ or for the outputs of the frame it sent, never for a fixed time.
 
 import itertools
 import json
+import os
 from pathlib import Path
 import secrets
 import signal
@@ -421,6 +422,32 @@ def test_label_info_sits_beside_each_cameras_mask(client, active_multi, subscrip
     assert front.header == left.header
 
 
+def test_without_vision_msgs_the_node_says_so_once_and_serves_frames(
+        client, workdir, model_path, domain_id, subscriptions):
+    # A pip-only install has no vision_msgs: a package on PYTHONPATH that fails to
+    # import stands for it, whatever this machine has installed.
+    hidden = workdir / 'no_vision_msgs'
+    (hidden / 'vision_msgs').mkdir(parents=True, exist_ok=True)
+    (hidden / 'vision_msgs' / '__init__.py').write_text(
+        "raise ImportError('vision_msgs is not installed here')\n")
+    namespace = f'/pip_only_{secrets.token_hex(3)}'
+    env = ros_environment(domain_id, PYTHONPATH=os.pathsep.join(
+        [str(hidden), *filter(None, [os.environ.get('PYTHONPATH')])]))
+    node = NodeProcess(['-p', f'model_path:={model_path}', '-p', 'threads:=1',
+                        '-p', 'backend:=torch', '-r', f'__ns:={namespace}'],
+                       env, workdir / 'pip_only.log')
+    try:
+        node.wait_for_log('active: segmenting', timeout=90)
+        rig = Rig(client, subscriptions, namespace, f'{namespace}/image')
+        assert rig.send(_image(_street_like(48, 64)))['labels'].height == 48
+        warnings = [line for line in node.log().splitlines() if 'vision_msgs' in line]
+        assert len(warnings) == 1 and 'label_info (vision_msgs/LabelInfo) is not published' \
+            in warnings[0] and 'WARN' in warnings[0]
+        assert client.node.get_publishers_info_by_topic(f'{namespace}/label_info') == []
+    finally:
+        node.stop()
+
+
 def test_color_overlay_and_confidence_are_computed_only_when_subscribed(
         client, single, rig, subscriptions, diagnostics):
     wait_until(lambda: client.node.count_subscribers(f'{single.namespace}/overlay') == 0)
@@ -673,12 +700,23 @@ def _fastdds_segments(node):
     return segments
 
 
+def _mapped_by_live_processes():
+    """Return the /dev/shm files some live process maps (Fast DDS port files are shared)."""
+    mapped = set()
+    for maps in Path('/proc').glob('[0-9]*/maps'):
+        try:
+            text = maps.read_text()
+        except OSError:  # the process ended meanwhile, or is not ours to read
+            continue
+        mapped.update(line.split()[-1] for line in text.splitlines() if '/dev/shm/' in line)
+    return mapped
+
+
 def _left_behind(segments):
-    """Return the files of ``segments`` (and Fast DDS's companions) still in /dev/shm."""
-    ours = {line.split()[-1] for line in Path('/proc/self/maps').read_text().splitlines()
-            if '/dev/shm/' in line}
+    """Return the files of ``segments`` (and companions) still in /dev/shm that none uses."""
+    in_use = _mapped_by_live_processes()
     left = []
-    for segment in segments - ours:
+    for segment in segments - in_use:
         path = Path(segment)
         # Fast DDS keeps a lock file and a named semaphore beside each segment.
         for leftover in (path, path.with_name(path.name + '_el'),
