@@ -54,8 +54,11 @@ STREET = SHARED / 'samples' / 'street'
 # int8 is calibrated on other real driving frames than those it is judged on.
 CALIBRATION = SHARED / 'datasets' / 'camvid' / 'train'
 # The baseline is the reference-equivalent network: torch eager, fp32, contiguous NCHW.
+# 'auto:auto' is what runs by default: it shows which path the rule picks here and how close
+# that is to the fastest row that keeps the accuracy bar.
 DEFAULT_CONFIGS = ('torch:fp32:contiguous', 'torch:fp32', 'torch:bf16', 'onnxruntime:fp32',
-                   'onnxruntime:int8', 'openvino:fp32', 'openvino:bf16', 'openvino:int8')
+                   'onnxruntime:int8', 'openvino:fp32', 'openvino:bf16', 'openvino:int8',
+                   'auto:auto')
 STAGES = ('pre_ms', 'network_ms', 'post_ms', 'render_ms', 'end_to_end_ms')
 
 
@@ -142,6 +145,9 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
                'precision': config.split(':')[1],
                'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                'model': model_path.name, 'describe': segmenters[config].describe()}
+        choice = segmenters[config].auto_choice
+        if choice is not None:
+            row['auto_chose'] = f'{choice.backend}:{choice.precision}'
         for stage in STAGES:
             values = [t[stage] for t in timings]
             row[f'{stage[:-3]}_median_ms'] = statistics.median(values)
@@ -165,7 +171,7 @@ def format_table(rows):
             f'{"render":>7}{"e2e":>8}{"e2e p90":>8}{"speedup":>8}{"agree":>8}{"ovh":>6}')
     lines = [head, '-' * len(head)]
     for r in rows:
-        config = r['config']
+        config = f'auto ({r["auto_chose"]})' if 'auto_chose' in r else r['config']
         if 'skipped' in r:
             lines.append(f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<23}'
                          f'skipped: {r["skipped"]}')
