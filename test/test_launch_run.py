@@ -216,10 +216,11 @@ def test_defaults_serve_frames_and_latch_both_class_tables(launch, client, model
     assert (reply.width, reply.height, reply.encoding) == (80, 48, 'mono8')
     assert reply.header.frame_id == 'launch_camera'
     assert len(_label_info(client, '/label_info').class_map) == 19
+    assert re.search(r'auto chose \S+ cpu \S+: ', process.log())  # the params file's default
     assert _interrupt(process) == 0, process.log()[-3000:]
 
 
-@pytest.mark.parametrize('backend', ['onnxruntime', 'openvino'])
+@pytest.mark.parametrize('backend', ['torch', 'onnxruntime', 'openvino'])
 def test_each_backend_and_the_tuning_arguments_reach_the_node(launch, client, model, backend):
     process = launch('segmentation.launch.py', f'model:={model}', f'backend:={backend}',
                      'threads:=1', 'input_width:=64', 'input_height:=32', 'resize:=letterbox',
