@@ -42,6 +42,18 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def small_v2(tmp_path_factory):
+    """Return a small random-weight V2 checkpoint (input 128x64): quick on a busy CPU."""
+    from bisenet_ros.checkpoint import save_checkpoint
+    from bisenet_ros.models import build_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp('small_v2') / 'v2.safetensors'
+    save_checkpoint(path, build_model('bisenetv2', aux=False).eval(),
+                    {'arch': 'bisenetv2', 'input_size': [128, 64]})
+    return path
+
+
+@pytest.fixture(scope='session')
 def colcon_workspace(tmp_path_factory):
     """Return (workspace root, `colcon list` output) with bisenet_ros built and installed."""
     if not COLCON.exists():

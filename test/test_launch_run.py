@@ -32,9 +32,7 @@ import signal
 import sys
 import sysconfig
 
-from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.image_msgs import fill_image
-from bisenet_ros.models import build_model
 import cv2
 from helpers import needs_ros_extra
 import numpy as np
@@ -43,7 +41,6 @@ from rcl_interfaces.srv import GetParameters
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_helpers import LoggedProcess, random_domain_id, ros_environment, TestClient, wait_until
 from sensor_msgs.msg import CompressedImage, Image
-import torch
 
 TEST_DIR = Path(__file__).resolve().parent
 LATCHED = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
@@ -67,13 +64,9 @@ def installed(colcon_workspace):
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    """Return a small V2 checkpoint (128x64 input)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('launch_model') / 'small.safetensors'
-    save_checkpoint(path, build_model('bisenetv2', aux=False).eval(),
-                    {'arch': 'bisenetv2', 'input_size': [128, 64]})
-    return path
+def model(small_v2):
+    """Return the session's small random-weight V2 checkpoint (input 128x64)."""
+    return small_v2
 
 
 @pytest.fixture(scope='module')

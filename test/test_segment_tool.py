@@ -20,8 +20,6 @@ from pathlib import Path
 import subprocess
 import sys
 
-from bisenet_ros.checkpoint import save_checkpoint
-from bisenet_ros.models import build_model
 from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
 from bisenet_ros.tools.segment import main
@@ -29,20 +27,15 @@ import cv2
 from helpers import claiming, simulated_class
 import numpy as np
 import pytest
-import torch
 
 IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 
 
 @pytest.fixture(scope='module')
-def model(tmp_path_factory):
-    """Return a small random-weight V2 checkpoint (input 128x64)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp('model') / 'v2.safetensors'
-    save_checkpoint(path, build_model('bisenetv2', aux=False).eval(),
-                    {'arch': 'bisenetv2', 'input_size': [128, 64]})
-    return path
+def model(small_v2):
+    """Return the session's small random-weight V2 checkpoint (input 128x64)."""
+    return small_v2
 
 
 def _frame(seed, height=48, width=80):
