@@ -35,11 +35,13 @@ EXTRAS = {
             'ros-lifecycle-msgs>=2', 'ros-rmw-fastrtps-cpp>=9', 'ros-ament-index-python>=1'],
     # Fleet runs on a Ray cluster; ray[client] also joins one remotely (ray://head:10001).
     'cluster': ['ray[client]>=2.9'],
+    # Quantisation-aware fine-tuning (bisenet-train --qat).
+    'qat': ['nncf>=3.0'],
     'test': ['pytest>=7', 'ros-ament-flake8>=0.17', 'ros-ament-pep257>=0.17',
              'flake8-quotes', 'flake8-import-order', 'flake8-docstrings', 'flake8-builtins',
              'flake8-comprehensions', 'catkin-pkg>=1.0', 'colcon-common-extensions>=0.3'],
 }
-_BUNDLED = ('onnx', 'openvino', 'bags', 'ros', 'cluster')
+_BUNDLED = ('onnx', 'openvino', 'bags', 'ros', 'cluster', 'qat')
 EXTRAS['all'] = sorted({req for name in _BUNDLED for req in EXTRAS[name]})
 
 setup(

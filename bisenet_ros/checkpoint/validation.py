@@ -112,6 +112,29 @@ def check_export_metadata(meta, path):
     for field in ('int8_check_frames', 'calibration_frames'):
         if field in meta and not (_is_int(meta[field]) and meta[field] >= 1):
             _fail(path, field, meta[field], 'an integer >= 1')
+    # Absent in files written before QAT: post-training, 8-bit weights, class unknown.
+    if meta.get('int8_method', 'ptq') not in ('ptq', 'qat'):
+        _fail(path, 'int8_method', meta['int8_method'], "'ptq' or 'qat'")
+    if meta.get('int8_weight_bits', 8) not in (7, 8):
+        _fail(path, 'int8_weight_bits', meta['int8_weight_bits'], '7 or 8')
+    if 'int8_cpu_class' in meta and not isinstance(meta['int8_cpu_class'], str):
+        _fail(path, 'int8_cpu_class', meta['int8_cpu_class'], 'a CPU class name')
+    if 'int8_evidence' in meta:
+        _check_evidence(meta['int8_evidence'], path)
+
+
+def _check_evidence(evidence, path):
+    """Check a QAT file's int8_evidence: frames, split and mIoU figures per runtime."""
+    accepted = ('{"split": str, "frames": int >= 1, "runtimes": {name: {"int8_miou", '
+                '"fp32_miou", "agreement": shares within 0..1}}}')
+    runtimes = evidence.get('runtimes') if isinstance(evidence, dict) else None
+    if not (isinstance(runtimes, dict) and runtimes and isinstance(evidence.get('split'), str)
+            and _is_int(evidence.get('frames')) and evidence['frames'] >= 1
+            and all(isinstance(figures, dict) and all(
+                _is_number(figures.get(key)) and 0.0 <= figures[key] <= 1.0
+                for key in ('int8_miou', 'fp32_miou', 'agreement'))
+                for figures in runtimes.values())):
+        _fail(path, 'int8_evidence', evidence, accepted)
 
 
 def check_weights(state_dict, path):

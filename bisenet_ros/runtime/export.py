@@ -66,12 +66,13 @@ def output_names(outputs):
             'labels+confidence': ['labels', 'confidence']}[outputs]
 
 
-def export_onnx(model, metadata, path, input_size, outputs='logits'):
+def export_onnx(model, metadata, path, input_size, outputs='logits', precision='fp32'):
     """
     Write ``model`` as ONNX to ``path`` for (W, H) ``input_size``; return the path.
 
     ``metadata`` (e.g. ``CheckpointInfo.to_metadata()``) is stored in the file
-    with the input size, the outputs and the precision added.
+    with the input size, the outputs and the ``precision`` added ('int8' for a
+    network whose quantisers export as QuantizeLinear/DequantizeLinear pairs).
     """
     import onnx
     if outputs not in OUTPUT_KINDS:
@@ -90,7 +91,7 @@ def export_onnx(model, metadata, path, input_size, outputs='logits'):
                           opset_version=OPSET, input_names=['image'], output_names=names,
                           dynamic_axes=axes, do_constant_folding=True)
     proto = onnx.load(str(path))
-    meta = dict(metadata, input_size=[width, height], outputs=outputs, precision='fp32')
+    meta = dict(metadata, input_size=[width, height], outputs=outputs, precision=precision)
     set_metadata(proto, meta)
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path), save_as_external_data=False)

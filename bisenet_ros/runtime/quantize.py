@@ -25,18 +25,42 @@ ONNX Runtime's x86 kernels want uint8 with a zero point ('u8'); OpenVINO's CPU
 plugin runs zero-pointed activations less accurately than ONNX Runtime (90.7
 vs 95.0 % agreement with fp32, demonstration model, 16 street frames), but
 symmetric int8 ones ('s8') as accurately (94.5 vs 94.4 %).
+
+Weights take 7 bits where the CPU lacks an int8 dot-product instruction
+(VNNI on x86, dotprod on Arm): without it, x86 kernels sum pairs of u8 x s8
+products in int16 (VPMADDUBSW), which saturates with full-range weights; 7-bit
+weights cannot overflow it. The file records the bits and the ISA class its
+evidence was measured on (``int8_weight_bits``, ``int8_cpu_class``).
+
+A quantisation-aware (QAT) file, ``int8_method`` 'qat', carries instead its
+validation mIoU and its fp32 parent's, measured with the exported files in
+each runtime (``int8_evidence``); the gate accepts it within
+``QAT_MAX_MIOU_DROP`` of the parent.
 """
 
+import functools
 import logging
 from pathlib import Path
 import tempfile
 
+from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.export import read_metadata, set_metadata
 import numpy as np
 
 LOG = logging.getLogger('bisenet_ros.runtime')
 
 ACTIVATIONS = {'onnxruntime': 'u8', 'openvino': 's8'}
+WEIGHT_BITS = (7, 8)
+# CPU features with an int8 dot product that accumulates in int32 (no int16 saturation).
+INT8_DOT_FEATURES = ('avx512_vnni', 'avx_vnni', 'dotprod')
+# A QAT file passes when its val mIoU is at most this far (a share: 1.0 point) below its parent's.
+QAT_MAX_MIOU_DROP = 0.01
+
+
+def default_weight_bits(cpu=None):
+    """Return 8 where ``cpu`` (default: the probe's) has an int8 dot product, else 7."""
+    cpu = cpu or hardware.probe().cpu
+    return 8 if any(f in cpu.features for f in INT8_DOT_FEATURES) else 7
 
 
 class _Batches:
@@ -79,13 +103,14 @@ def _labels(session, batch):
     return produced.argmax(axis=1) if output.name == 'logits' else produced
 
 
-def quantize_int8(fp32_path, out_path, frames, activations='u8'):
+def quantize_int8(fp32_path, out_path, frames, activations='u8', weight_bits=None):
     """
     Write an int8 QDQ copy of ``fp32_path``; return its held-out label agreement.
 
     ``frames`` are normalised (1, 3, H, W) arrays of real frames; ``activations``
     is 'u8' (asymmetric uint8, for ONNX Runtime) or 's8' (symmetric int8, for
-    OpenVINO). The final logits Resize and anything after it stay in float:
+    OpenVINO); ``weight_bits`` 7 or 8 (None: ``default_weight_bits()`` for this
+    CPU). The final logits Resize and anything after it stay in float:
     quantising 19-class logits before the argmax costs agreement for no speed.
     """
     import onnx
@@ -97,6 +122,9 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8'):
     if activations not in ACTIVATIONS.values():
         raise ValueError(f'int8 activations must be one of {sorted(ACTIVATIONS.values())}, '
                          f'not {activations!r}')
+    weight_bits = weight_bits or default_weight_bits()
+    if weight_bits not in WEIGHT_BITS:
+        raise ValueError(f'int8 weight bits must be 7 or 8, not {weight_bits!r}')
     fp32_path, out_path = Path(fp32_path), Path(out_path)
     # Written under a temporary name: a file at out_path is always complete.
     partial = out_path.with_name(out_path.name + '.partial')
@@ -117,41 +145,84 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8'):
                         activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                         weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax, nodes_to_exclude=tail,
+                        reduce_range=weight_bits == 7,
                         extra_options={'ActivationSymmetric': symmetric})
     try:
         agreement = label_agreement(fp32_path, partial, check)
         proto = onnx.load(str(partial))
         set_metadata(proto, dict(metadata, precision='int8', int8_activations=activations,
+                                 int8_method='ptq', int8_weight_bits=weight_bits,
+                                 int8_cpu_class=hardware.probe().cpu.cpu_class,
                                  calibration_frames=len(calibration), int8_agreement=agreement,
                                  int8_check_frames=len(check)))
         onnx.save(proto, str(partial), save_as_external_data=False)
         partial.replace(out_path)
     finally:
         partial.unlink(missing_ok=True)
-    LOG.info('wrote int8 model %s (calibrated on %d frames; labels %.2f %% as fp32 on %d '
-             'held-out frames)', out_path, len(calibration), 100 * agreement, len(check))
+    LOG.info('wrote int8 model %s (%d-bit weights, calibrated on %d frames; labels %.2f %% as '
+             'fp32 on %d held-out frames)', out_path, weight_bits, len(calibration),
+             100 * agreement, len(check))
     return agreement
 
 
 def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement'):
     """
-    Return why an int8 file with ``metadata`` misses ``min_agreement``, or None.
+    Return why an int8 file with ``metadata`` misses its accuracy bar, or None.
 
-    The agreement is the one ``quantize_int8`` measured on held-out frames;
-    ``setting`` names the knob the user lowers to accept the file anyway.
+    A post-training file is judged by the agreement ``quantize_int8`` measured
+    on held-out frames against ``min_agreement``; a QAT file by its val mIoU,
+    at most ``QAT_MAX_MIOU_DROP`` below its fp32 parent's in every runtime
+    measured. ``setting`` names the knob the user sets to 0 (any file passes)
+    or lowers. Evidence measured on another CPU class than this one is used,
+    with a warning (once per process).
     """
-    agreement = metadata.get('int8_agreement')
-    if agreement is None:
-        return None if min_agreement <= 0 else (
-            f'the file holds no measured int8 agreement; export it again with '
-            f'bisenet-export, or set {setting} to 0 to run it unchecked')
-    if agreement >= min_agreement:
+    if min_agreement <= 0:
+        return None
+    evidence = metadata.get('int8_evidence') or {}
+    if metadata.get('int8_method') == 'qat':
+        if not evidence.get('runtimes'):
+            return (f'the QAT file holds no measured val mIoU; measure it with bisenet-export '
+                    f'--check FILE --data ROOT --write, or set {setting} to 0 to run it '
+                    'unchecked')
+    elif metadata.get('int8_agreement') is None:
+        return (f'the file holds no measured int8 agreement; export it again with '
+                f'bisenet-export, or set {setting} to 0 to run it unchecked')
+    _warn_other_class(metadata.get('int8_cpu_class'), hardware.probe().cpu.cpu_class)
+    if metadata.get('int8_method') == 'qat':
+        if qat_miou_drop(metadata)[1] <= QAT_MAX_MIOU_DROP:
+            return None
+        return (f'{int8_measurement(metadata)}: more than {100 * QAT_MAX_MIOU_DROP:.1f} point '
+                f'below its parent; set {setting} to 0 to accept it anyway')
+    if metadata['int8_agreement'] >= min_agreement:
         return None
     return (f'{int8_measurement(metadata)}, below {setting} {min_agreement:.2%}; use bf16 where '
             f'the CPU has native bf16 (close to fp32), or lower {setting} to accept this')
 
 
+def qat_miou_drop(metadata):
+    """Return (runtime, mIoU drop as a share) of the runtime where QAT int8 lost most."""
+    runtimes = metadata['int8_evidence']['runtimes']
+    return max(((name, r['fp32_miou'] - r['int8_miou']) for name, r in runtimes.items()),
+               key=lambda item: item[1])
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_other_class(measured, here):
+    if measured and measured != here:
+        LOG.warning('int8 evidence was measured on CPU class %s, this CPU is class %s: int8 '
+                    'kernels differ between classes; re-measure here with bisenet-export '
+                    '--check FILE', measured, here)
+
+
 def int8_measurement(metadata):
-    """Return the sentence that states an int8 file's measured agreement."""
+    """Return the sentence that states an int8 file's measured evidence."""
+    if metadata.get('int8_method') == 'qat':
+        evidence = metadata['int8_evidence']
+        name, _ = qat_miou_drop(metadata)
+        worst = evidence['runtimes'][name]
+        return (f'QAT int8 val mIoU {100 * worst["int8_miou"]:.2f} vs fp32 parent '
+                f'{100 * worst["fp32_miou"]:.2f} in {name} (the worst of '
+                f'{", ".join(sorted(evidence["runtimes"]))}) on {evidence["frames"]} '
+                f'{evidence["split"]} frames, class {metadata.get("int8_cpu_class")}')
     return (f'int8 labels {metadata["int8_agreement"]:.2%} of pixels as fp32 did on '
             f'{metadata.get("int8_check_frames")} held-out calibration frames')

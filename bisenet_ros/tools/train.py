@@ -21,6 +21,13 @@ the schedule over wall time, so that a run on a shared CPU still finishes its
 decay on time. ``out_dir`` receives ``last.pth`` (resumable, also written on
 SIGINT/SIGTERM), ``best.pth`` and ``metrics.jsonl``; the best model by
 validation mIoU is also written with ``save_checkpoint`` to ``output``.
+
+``--qat --init CHECKPOINT`` fine-tunes that network with NNCF's int8
+quantisers instead (same data, loss and schedule; refused when the data's
+classes are not the checkpoint's) and ends by writing an int8 ONNX file
+(``output``, default ``<out_dir>/qat_int8.onnx``) with its evidence: val mIoU of
+the file and of its fp32 parent in each runtime, measured here. A QAT run
+never selects on val, so those figures are held out.
 """
 
 
@@ -50,7 +57,9 @@ def parse_args(argv=None):
     for key, value in DEFAULTS.items():
         flag = '--' + key.replace('_', '-')
         if isinstance(value, bool) or key == 'channels_last':
-            p.add_argument(flag, type=_parse_bool, default=None, metavar='BOOL')
+            # A bare flag means true: ``--qat``, as well as ``--qat true``.
+            p.add_argument(flag, type=_parse_bool, nargs='?', const=True, default=None,
+                           metavar='BOOL')
         elif isinstance(value, list) or key == 'eval_classes':
             p.add_argument(flag, type=_parse_list, default=None, metavar='A,B')
         elif isinstance(value, (int, float)) and not isinstance(value, bool):

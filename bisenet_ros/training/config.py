@@ -59,6 +59,9 @@ DEFAULTS = {
     'device': 'auto',
     'out_dir': 'out/train',
     'output': None,
+    # Quantisation-aware fine-tuning of --init (NNCF); 7-bit weights where the CPU lacks VNNI.
+    'qat': False,
+    'qat_weight_bits': 'auto',
 }
 
 
@@ -77,6 +80,8 @@ def load_config(path=None, overrides=None):
             cfg[key] = value
     if isinstance(cfg['eval_classes'], str):
         cfg['eval_classes'] = list(CLASS_PRESETS[cfg['eval_classes']])
+    if str(cfg['qat_weight_bits']) not in ('auto', '7', '8'):
+        raise SystemExit(f"qat_weight_bits must be auto, 7 or 8, not {cfg['qat_weight_bits']!r}")
     if cfg['data_root'] is None:
         raise SystemExit('data_root is required (--data-root or in the config)')
     for key in ('crop_size', 'input_size'):

@@ -23,7 +23,7 @@ CamVid's 11 classes are mapped onto the Cityscapes trainIds so that one
 
 from pathlib import Path
 
-from bisenet_ros.cityscapes import IGNORE_ID, label_id_to_train_id_lut
+from bisenet_ros.cityscapes import CLASS_NAMES, IGNORE_ID, label_id_to_train_id_lut
 import cv2
 import numpy as np
 
@@ -35,6 +35,8 @@ CAMVID_CLASS_NAMES = ('Sky', 'Building', 'Pole', 'Road', 'Pavement', 'Tree', 'Si
 CAMVID_TRAIN_IDS = tuple(sorted(t for t in CAMVID_TO_TRAIN_ID if t != IGNORE_ID))
 # Class sets a model can be scored on by name (a CamVid model never saw the others).
 CLASS_PRESETS = {'camvid': CAMVID_TRAIN_IDS}
+# The classes each reader labels in: both yield Cityscapes trainIds.
+DATASET_CLASS_NAMES = {'camvid': CLASS_NAMES, 'cityscapes': CLASS_NAMES}
 
 
 def camvid_to_train_id_lut():

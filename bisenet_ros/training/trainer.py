@@ -74,6 +74,9 @@ def build_training_model(cfg, log):
     from bisenet_ros.checkpoint import load_checkpoint
     model, info = load_checkpoint(cfg['init'], arch=cfg['arch'], aux=True)
     cfg['variant'] = info.variant
+    if cfg['qat']:
+        from bisenet_ros.training.qat import check_class_set
+        check_class_set(info, cfg)
     if info.num_classes != cfg['num_classes']:
         replaced = replace_classifiers(model, info.num_classes, cfg['num_classes'])
         log(f'init {cfg["init"]}: {info.num_classes} -> {cfg["num_classes"]} classes, '
@@ -129,6 +132,9 @@ class Trainer:
             num_classes=n, class_names=tuple(self.class_names),
             palette=tuple(tuple(c) for c in self.palette), mean=tuple(self.mean),
             std=tuple(self.std), input_size=tuple(cfg['input_size']))
+        self.weight_bits = None
+        if cfg['qat']:
+            self._start_qat(init_info)
         self.model.to(self.device)
         self.channels_last = cfg['channels_last']
         if self.channels_last == 'auto':
@@ -159,6 +165,21 @@ class Trainer:
         self.order = []
         self.epoch = 0
         self.stop_requested = False
+
+    def _start_qat(self, init_info):
+        """Quantise the loaded network for QAT: fp32 maths, NNCF quantisers, chosen weight bits."""
+        from bisenet_ros.runtime.quantize import default_weight_bits
+        from bisenet_ros.training.qat import calibration_frames, quantize_for_training
+        if init_info is None:
+            raise ValueError('--qat fine-tunes a trained network: give it --init CHECKPOINT')
+        # Fake quantisation under autocast would quantise bf16/fp16 rounding, not what runs.
+        self.autocast_dtype = None
+        self.cfg['channels_last'] = False
+        bits = self.cfg['qat_weight_bits']
+        self.weight_bits = default_weight_bits() if bits == 'auto' else int(bits)
+        self.model = quantize_for_training(self.model, calibration_frames(self.cfg, init_info),
+                                           self.weight_bits)
+        self.log(f'QAT: NNCF quantisers inserted, {self.weight_bits}-bit weights')
 
     # ---- state -------------------------------------------------------------------------
 
@@ -347,7 +368,9 @@ class Trainer:
                 if self.iteration % cfg['log_every'] == 0:
                     self._log_train(window, lr)
                     window = []
-                if self.val_set is not None and self.iteration % cfg['eval_every'] == 0:
+                # A QAT run selects nothing on val: it is the held-out split of its evidence.
+                if (self.val_set is not None and not cfg['qat']
+                        and self.iteration % cfg['eval_every'] == 0):
                     self._evaluate_and_keep()
                 # Wall time including evaluation, so a time budget covers the whole run.
                 self.elapsed += time.perf_counter() - t0
@@ -367,6 +390,12 @@ class Trainer:
             return self.best_summary
         if window:
             self._log_train(window, lr)
+        if cfg['qat']:
+            self.save_last()
+            if self.finished():
+                from bisenet_ros.training.qat import finish
+                finish(self)
+            return self.best_summary
         if self.finished() and self.val_set is not None and \
                 self.iteration % cfg['eval_every'] != 0:
             self._evaluate_and_keep()

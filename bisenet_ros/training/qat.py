@@ -1,0 +1,194 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Quantisation-aware fine-tuning (``bisenet-train --qat``) with NNCF, and its int8 export.
+
+The choices, each for an int8 graph that really runs int8 in both runtimes:
+
+- BatchNorm is folded into the convolutions first: ONNX Runtime fuses
+  DequantizeLinear -> Conv -> QuantizeLinear into QLinearConv only with nothing
+  between the Conv and the next quantiser, and the weights trained with their
+  quantiser are then exactly the weights that run.
+- Activations are asymmetric uint8 per tensor (NNCF's 'mixed' preset): ONNX
+  Runtime's QLinearConv needs a per-tensor input scale and the same type in
+  and out, which NNCF's defaults (per-channel depthwise inputs, int8 for
+  signed tensors) break for 40 % of BiSeNetV2's Convs. OpenVINO runs the same
+  file in u8, so one file serves both, measured in each.
+- Weights are symmetric int8 per output channel, 7-bit (NNCF's half range,
+  kept through training) where the target CPU lacks VNNI/dotprod.
+- The classifier is kept, so the data must label the checkpoint's classes.
+"""
+
+from pathlib import Path
+
+from bisenet_ros.runtime.export import export_onnx, export_verified
+from bisenet_ros.runtime.processing import Normaliser, prepare_batch
+from bisenet_ros.runtime.quantize import int8_measurement
+from bisenet_ros.training.datasets import build_dataset, DATASET_CLASS_NAMES
+import torch
+from torch import nn
+
+CALIBRATION_FRAMES = 8
+# Half range: 7-bit weights train on levels -64..63, the grid of an 8-bit quantiser's 127.
+_HALF_RANGE_LEVELS, _FULL_RANGE_LEVELS = 63, 127
+
+
+def import_nncf():
+    """Return the nncf module, or raise ValueError saying how to install it."""
+    try:
+        import nncf
+    except ImportError as exc:
+        raise ValueError(f"--qat needs NNCF ({exc}): pip install 'bisenet_ros[qat]'") from None
+    return nncf
+
+
+def check_class_set(info, cfg):
+    """Raise ValueError unless the data labels exactly the checkpoint's classes."""
+    data = tuple(DATASET_CLASS_NAMES[cfg['dataset']])
+    ours = tuple(info.class_names)
+    if tuple(n.lower() for n in ours) != tuple(n.lower() for n in data):
+        raise ValueError(
+            f'{info.path}: its {len(ours)} classes ({", ".join(ours[:4])}, ...) are not the '
+            f'{len(data)} classes the {cfg["dataset"]} data is labelled in '
+            f'({", ".join(data[:4])}, ...); QAT keeps the classifier, so fine-tune to these '
+            'classes first (bisenet-train without --qat), then run --qat from that checkpoint')
+    if cfg['num_classes'] != len(ours):
+        raise ValueError(f'--num-classes {cfg["num_classes"]} differs from the {len(ours)} '
+                         f'classes of {info.path}; QAT keeps the classes it starts from')
+
+
+def fold_batchnorm(model):
+    """Fold every BatchNorm2d that directly follows a Conv2d into it; return the count."""
+    folded = 0
+    for module in model.modules():
+        children = list(module.named_children())
+        for (_, conv), (bn_name, bn) in zip(children, children[1:]):
+            if not (isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d)):
+                continue
+            factor = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+            bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(factor)
+            with torch.no_grad():
+                conv.weight.mul_(factor.view(-1, 1, 1, 1))
+            conv.bias = nn.Parameter((bias - bn.running_mean) * factor + bn.bias.detach())
+            setattr(module, bn_name, nn.Identity())
+            folded += 1
+    return folded
+
+
+def calibration_frames(cfg, info, count=CALIBRATION_FRAMES):
+    """Return up to ``count`` normalised (1, 3, H, W) train frames at the input size."""
+    dataset = build_dataset(cfg['dataset'], cfg['data_root'], cfg['train_split'])
+    normaliser = Normaliser(info.mean, info.std)
+    step = max(1, len(dataset) // count)
+    return [prepare_batch([dataset.load(i)[0]], normaliser, 'stretch',
+                          tuple(cfg['input_size']))[0]
+            for i in range(0, len(dataset), step)][:count]
+
+
+def quantize_for_training(model, frames, weight_bits):
+    """
+    Return ``model`` (BatchNorm folded, in place) with NNCF quantisers, calibrated on ``frames``.
+
+    ``weight_bits`` 7 trains weights on 7-bit levels (exported as int8 values
+    within -64..63), 8 on full int8.
+    """
+    nncf = import_nncf()
+    from nncf.quantization.advanced_parameters import QuantizationParameters
+    fold_batchnorm(model)
+    model.eval()
+    overflow = nncf.OverflowFix.ENABLE if weight_bits == 7 else nncf.OverflowFix.DISABLE
+    quantized = nncf.quantize(
+        model, nncf.Dataset([torch.from_numpy(frame) for frame in frames]),
+        subset_size=len(frames), preset=nncf.QuantizationPreset.MIXED,
+        advanced_parameters=nncf.AdvancedQuantizationParameters(
+            overflow_fix=overflow,
+            activations_quantization_params=QuantizationParameters(per_channel=False)))
+    if weight_bits == 7:
+        _train_half_range(quantized)
+    return quantized
+
+
+def _weight_quantizers(model):
+    """Yield (name, quantiser) of the weights: per channel, where activations are per tensor."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import SymmetricQuantizer
+    for name, module in list(get_hook_storage(model).named_hooks()):
+        if isinstance(module, SymmetricQuantizer) and module.per_channel:
+            yield name, module
+
+
+def _train_half_range(model):
+    """
+    Swap the weight quantisers for half-range ones on the same grid.
+
+    NNCF's overflow fix calibrates weights to 7-bit values but trains them on
+    the full 8-bit range, where they could drift past 7 bits; a half-range
+    quantiser clamps them to -64..63 steps during training and exports them so.
+    """
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import PTQuantizerSpec, SymmetricQuantizer
+    storage = get_hook_storage(model)
+    for name, old in _weight_quantizers(model):
+        spec = PTQuantizerSpec(num_bits=8, mode=old._qspec.mode, signedness_to_force=True,
+                               narrow_range=False, half_range=True,
+                               scale_shape=old.scale_shape, logarithm_scale=False)
+        new = SymmetricQuantizer(spec)
+        new.signed = True
+        with torch.no_grad():
+            new.scale.copy_(old.scale * _HALF_RANGE_LEVELS / _FULL_RANGE_LEVELS)
+        storage.set_submodule(name, new)
+
+
+def export_int8(model, metadata, path, input_size, outputs, weight_bits):
+    """Write the QAT ``model`` as an ONNX QDQ file with its int8 facts (no evidence yet)."""
+    from nncf.torch.function_hook.wrapper import get_hook_storage
+    from nncf.torch.quantization.layers import BaseQuantizer, QuantizerExportMode
+    for _, module in get_hook_storage(model).named_hooks():
+        if isinstance(module, BaseQuantizer):
+            module.set_export_mode(QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS)
+    meta = dict(metadata, int8_method='qat', int8_activations='u8',
+                int8_weight_bits=weight_bits)
+    return export_onnx(model, meta, path, input_size, outputs, precision='int8')
+
+
+def finish(trainer):
+    """
+    Export the trained QAT model and its fp32 parent; measure and store the evidence.
+
+    Both files are exported at the run's input size with labels inside the
+    graph (as bisenet-export writes them) and measured on the validation split,
+    which a QAT run never uses for selection. Returns the int8 file's path.
+    """
+    from bisenet_ros.checkpoint import load_checkpoint
+    from bisenet_ros.training.evidence import measure, write_evidence
+    cfg = trainer.cfg
+    size = tuple(cfg['input_size'])
+    output = Path(cfg['output'] or trainer.out_dir / 'qat_int8.onnx')
+    parent_path = trainer.out_dir / 'parent_fp32.onnx'
+    parent, info = load_checkpoint(cfg['init'])
+    export_verified(parent, info, parent_path, size, 'labels')
+    export_int8(trainer.model, trainer.metadata(None), output, size, 'labels',
+                trainer.weight_bits)
+    if trainer.val_set is None:
+        trainer.log(f'wrote {output} without evidence (no val split): the int8 gate refuses it '
+                    'until bisenet-export --check FILE --data ROOT --write measures it')
+        return output
+    evidence = measure(output, parent_path, trainer.val_set, cfg['val_split'],
+                       cfg['eval_classes'], cfg['threads'])
+    meta = write_evidence(output, evidence)
+    trainer.write_metrics({'type': 'qat_evidence', 'iteration': trainer.iteration,
+                           'output': str(output), 'evidence': evidence})
+    trainer.log(f'wrote {output}: {int8_measurement(meta)}')
+    return output

@@ -1,0 +1,191 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Quantisation-aware fine-tuning: a real NNCF run on CamVid frames, its int8 exports and the gate.
+
+The QAT run is tiny (4 train frames, 2 iterations, 128x96) but real end to
+end: the exported file must run int8 convolutions in ONNX Runtime and in
+OpenVINO (a silent fall-back to fp32 fails), carry 7-bit weights, and carry
+evidence measured in both runtimes on held-out frames.
+"""
+
+import collections
+import logging
+import os
+
+from bisenet_ros.checkpoint import save_checkpoint
+from bisenet_ros.models import build_model
+from bisenet_ros.resources import demo_model_path
+from bisenet_ros.runtime import hardware, quantize
+from bisenet_ros.runtime.export import read_metadata
+from bisenet_ros.training.datasets import CAMVID_CLASS_NAMES
+import helpers
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import pytest
+
+SIZE = (128, 96)
+# ONNX Runtime's int8 convolutions, in its optimised graph.
+INT8_CONVS = ('QLinearConv', 'ConvInteger', 'NhwcQLinearConv')
+FLOAT_CONVS = ('Conv', 'FusedConv', 'NhwcFusedConv')
+
+
+def _needs_nncf():
+    """Skip without NNCF (saying how to get it); with CI=true fail instead."""
+    try:
+        import nncf  # noqa: F401
+    except ImportError as exc:
+        reason = f"nncf is not importable ({exc}): pip install 'bisenet_ros[qat]'"
+        if os.environ.get('CI', '').lower() == 'true':
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def _mini_camvid(root, camvid):
+    """Write split lists of 4 train and 3 val CamVid frames (absolute paths) under ``root``."""
+    for split, count in (('train', 4), ('val', 3)):
+        lines = (camvid / f'{split}.txt').read_text().splitlines()[:count]
+        root.joinpath(f'{split}.txt').write_text(
+            ''.join(' '.join(str(camvid / part) for part in line.split()) + '\n'
+                    for line in lines))
+    return root
+
+
+@pytest.fixture(scope='module')
+def qat_file(tmp_path_factory):
+    """Run bisenet-train --qat (7-bit weights) on a few CamVid frames; return the int8 file."""
+    camvid = helpers.shared_path('datasets', 'camvid')
+    _needs_nncf()
+    helpers.needs('onnxruntime', 'int8')
+    helpers.needs('openvino', 'int8')
+    from bisenet_ros.tools.train import main
+    tmp = tmp_path_factory.mktemp('qat')
+    (tmp / 'data').mkdir()
+    root = _mini_camvid(tmp / 'data', camvid)
+    out = tmp / 'out'
+    assert main(['--init', str(demo_model_path()), '--qat', '--qat-weight-bits', '7',
+                 '--data-root', str(root), '--input-size', '128,96', '--crop-size', '128,96',
+                 '--batch-size', '2', '--max-iter', '2', '--warmup-iter', '1', '--lr', '0.001',
+                 '--eval-classes', 'camvid', '--threads', '2', '--out-dir', str(out)]) == 0
+    return out / 'qat_int8.onnx'
+
+
+def test_qat_file_runs_int8_convolutions_in_onnxruntime(qat_file, tmp_path):
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / 'optimised.onnx')
+    ort.InferenceSession(str(qat_file), options, providers=['CPUExecutionProvider'])
+    ops = collections.Counter(n.op_type for n in onnx.load(options.optimized_model_filepath)
+                              .graph.node)
+    int8 = sum(ops[name] for name in INT8_CONVS)
+    total = int8 + sum(ops[name] for name in FLOAT_CONVS)
+    assert total and int8 / total >= 0.9, f'only {int8} of {total} Convs run int8: {ops}'
+
+
+def test_qat_file_runs_int8_convolutions_in_openvino(qat_file):
+    import openvino as ov
+    compiled = ov.Core().compile_model(str(qat_file), 'CPU')
+    precisions = collections.Counter(
+        op.get_rt_info()['runtimePrecision'].astype(str)
+        for op in compiled.get_runtime_model().get_ops()
+        if op.get_rt_info()['layerType'].astype(str) == 'Convolution')
+    assert precisions and set(precisions) <= {'i8', 'u8'}, precisions
+
+
+def test_qat_file_has_seven_bit_weights(qat_file):
+    proto = onnx.load(str(qat_file))
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+                 for n in proto.graph.node if n.op_type == 'Constant'}
+    levels = []
+    for node in proto.graph.node:
+        # Weights enter the graph as float constants quantised by the runtime at load.
+        if node.op_type == 'QuantizeLinear' and node.input[0] in constants:
+            weight, scale = constants[node.input[0]], constants[node.input[1]]
+            if scale.ndim:
+                scale = scale.reshape(-1, *[1] * (weight.ndim - 1))
+            levels.append(np.abs(np.round(weight / scale)).max())
+    assert len(levels) > 40 and max(levels) <= 64
+    assert read_metadata(qat_file)['int8_weight_bits'] == 7
+
+
+def test_qat_file_carries_evidence_from_both_runtimes(qat_file):
+    meta = read_metadata(qat_file)
+    assert meta['precision'] == 'int8' and meta['int8_method'] == 'qat'
+    assert meta['int8_cpu_class'] == hardware.probe().cpu.cpu_class
+    evidence = meta['int8_evidence']
+    assert evidence['split'] == 'val' and evidence['frames'] == 3
+    assert set(evidence['runtimes']) == {'onnxruntime', 'openvino'}
+    for figures in evidence['runtimes'].values():
+        assert 0 < figures['int8_miou'] <= 1 and 0 < figures['fp32_miou'] <= 1
+    assert meta['int8_agreement'] == min(f['agreement'] for f in evidence['runtimes'].values())
+    assert (qat_file.parent / 'parent_fp32.onnx').exists()
+
+
+def _qat_meta(int8_miou, fp32_miou=0.52, cpu_class=None):
+    return {'precision': 'int8', 'int8_method': 'qat', 'int8_agreement': 0.9,
+            'int8_cpu_class': cpu_class or hardware.probe().cpu.cpu_class,
+            'int8_evidence': {'split': 'val', 'frames': 101, 'runtimes': {
+                'onnxruntime': {'int8_miou': fp32_miou - 0.002, 'fp32_miou': fp32_miou,
+                                'agreement': 0.95},
+                'openvino': {'int8_miou': int8_miou, 'fp32_miou': fp32_miou,
+                             'agreement': 0.9}}}}
+
+
+def test_gate_accepts_qat_within_one_point_of_its_parent():
+    assert quantize.int8_shortfall(_qat_meta(0.512), 0.995) is None
+
+
+def test_gate_refuses_qat_more_than_one_point_below_its_parent():
+    shortfall = quantize.int8_shortfall(_qat_meta(0.505), 0.995)
+    assert 'QAT int8 val mIoU 50.50 vs fp32 parent 52.00 in openvino' in shortfall
+    assert quantize.int8_shortfall(_qat_meta(0.505), 0.0) is None  # 0 runs it unchecked
+
+
+def test_gate_refuses_qat_without_evidence():
+    meta = _qat_meta(0.52)
+    del meta['int8_evidence']
+    assert '--check' in quantize.int8_shortfall(meta, 0.995)
+
+
+def test_gate_warns_once_when_evidence_comes_from_another_cpu_class(caplog):
+    other = 'amx' if hardware.probe().cpu.cpu_class != 'amx' else 'avx2'
+    quantize._warn_other_class.cache_clear()
+    with caplog.at_level(logging.WARNING, 'bisenet_ros.runtime'):
+        for _ in range(2):
+            assert quantize.int8_shortfall(_qat_meta(0.515, cpu_class=other), 0.995) is None
+    warnings = [r.message for r in caplog.records if 'CPU class' in r.message]
+    assert len(warnings) == 1 and other in warnings[0] and '--check' in warnings[0]
+
+
+def test_qat_is_refused_when_the_data_has_other_classes(tmp_path):
+    from bisenet_ros.tools.train import main
+    path = tmp_path / 'camvid11.safetensors'
+    save_checkpoint(path, build_model('bisenetv2', 11, aux=False).eval(),
+                    {'arch': 'bisenetv2', 'class_names': list(CAMVID_CLASS_NAMES)})
+    with pytest.raises(SystemExit, match='its 11 classes .*not the 19 classes the camvid'):
+        main(['--init', str(path), '--qat', '--num-classes', '11', '--data-root',
+              str(tmp_path), '--out-dir', str(tmp_path / 'out')])
+
+
+@pytest.mark.parametrize('cpu_class, bits', [('avx2', 7), ('avx_vnni', 8), ('avx512', 7),
+                                             ('avx512_vnni', 8), ('amx', 8)])
+def test_weight_bits_follow_the_int8_dot_product(cpu_class, bits):
+    cpu = hardware.Cpu('test', 'x86_64', 2, hardware.CLASSES[cpu_class])
+    assert quantize.default_weight_bits(cpu) == bits
+    arm = hardware.Cpu('test', 'aarch64', 2, frozenset({'neon'}))
+    assert quantize.default_weight_bits(arm) == 7
+    assert quantize.default_weight_bits(hardware.Cpu('t', 'aarch64', 2,
+                                                     frozenset({'neon', 'dotprod'}))) == 8
