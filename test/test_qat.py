@@ -189,3 +189,38 @@ def test_weight_bits_follow_the_int8_dot_product(cpu_class, bits):
     assert quantize.default_weight_bits(arm) == 7
     assert quantize.default_weight_bits(hardware.Cpu('t', 'aarch64', 2,
                                                      frozenset({'neon', 'dotprod'}))) == 8
+
+
+def test_export_check_remeasures_the_qat_file_here(qat_file, capsys):
+    import json
+    from bisenet_ros.tools.export import main
+    root = qat_file.parent.parent / 'data'
+    assert main(['--check', str(qat_file), '--data', str(root),
+                 '--parent', str(qat_file.parent / 'parent_fp32.onnx'), '--write']) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report['cpu_class'] == hardware.probe().cpu.cpu_class and report['written']
+    assert set(report['here']['runtimes']) == {'onnxruntime', 'openvino'}
+    assert read_metadata(qat_file)['int8_evidence'] == report['here']
+
+
+def test_post_training_int8_records_and_uses_seven_bit_weights(tmp_path):
+    camvid = helpers.shared_path('datasets', 'camvid')
+    helpers.needs('onnxruntime', 'int8')
+    from bisenet_ros.checkpoint import load_checkpoint
+    from bisenet_ros.runtime.export import export_verified
+    from bisenet_ros.runtime.processing import Normaliser, prepare_batch
+    from bisenet_ros.training.datasets import build_dataset
+    model, info = load_checkpoint(demo_model_path())
+    fp32 = tmp_path / 'fp32.onnx'
+    export_verified(model, info, fp32, SIZE, 'labels')
+    train = build_dataset('camvid', camvid, 'train')
+    normaliser = Normaliser(info.mean, info.std)
+    frames = [prepare_batch([train.load(i)[0]], normaliser, 'stretch', SIZE)[0]
+              for i in range(4)]
+    quantize.quantize_int8(fp32, tmp_path / 'int8.onnx', frames, 'u8', weight_bits=7)
+    meta = read_metadata(tmp_path / 'int8.onnx')
+    assert (meta['int8_weight_bits'], meta['int8_method']) == (7, 'ptq')
+    assert meta['int8_cpu_class'] == hardware.probe().cpu.cpu_class
+    weights = [numpy_helper.to_array(t) for t in onnx.load(str(tmp_path / 'int8.onnx'))
+               .graph.initializer if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4]
+    assert len(weights) > 40 and max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64

@@ -20,10 +20,17 @@ bisenet-export: checkpoint (.pth/.safetensors) -> verified ONNX (and int8, Tenso
     bisenet-export model.pth -o model_int8.onnx --precision int8 --calibration frames/ \
         [--int8-for openvino] [--min-agreement 0.995]
     bisenet-export model.pth -o model.onnx --tensorrt   # builds the engine cache on a GPU
+    bisenet-export --check model_int8.onnx --data camvid/ [--parent fp32.onnx] [--write]
 
 Success is declared only after the exported graph has been compared with the
 torch network (logits within 1e-3 relative, argmax agreement reported); an
 int8 file only if it labels enough held-out calibration pixels as fp32 does.
+Weights take 7 bits where this CPU lacks VNNI/dotprod (``--weight-bits``).
+
+``--check`` re-measures an int8 file's evidence here, in each runtime, on a
+labelled split: a QAT file's val mIoU (its parent's figures are re-measured
+with ``--parent``, else kept), a post-training file's agreement with
+``--parent``; ``--write`` stores the new figures and this CPU's class.
 """
 
 import argparse
@@ -34,6 +41,7 @@ import sys
 import tempfile
 
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
+from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.export import (export_verified, ExportVerificationError, OUTPUT_KINDS,
                                         read_metadata)
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, Normaliser,
@@ -45,8 +53,8 @@ import numpy as np
 
 def _parser():
     parser = argparse.ArgumentParser(prog='bisenet-export', description=__doc__.split('\n')[1])
-    parser.add_argument('checkpoint', type=Path)
-    parser.add_argument('-o', '--output', type=Path, required=True, help='the .onnx to write')
+    parser.add_argument('checkpoint', type=Path, nargs='?')
+    parser.add_argument('-o', '--output', type=Path, help='the .onnx to write')
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
                         help="network input (default: the checkpoint's, else 1024 512)")
     parser.add_argument('--outputs', choices=OUTPUT_KINDS, default='labels',
@@ -64,6 +72,15 @@ def _parser():
     parser.add_argument('--tensorrt', action='store_true',
                         help='also build the TensorRT engine cache (needs a GPU)')
     parser.add_argument('--fp16', action='store_true', help='TensorRT engine in fp16')
+    parser.add_argument('--weight-bits', choices=('auto', '7', '8'), default='auto',
+                        help='int8 weight bits; auto: 7 where the CPU lacks VNNI/dotprod')
+    parser.add_argument('--check', type=Path, metavar='INT8_ONNX',
+                        help='re-measure this int8 file here (needs --data)')
+    parser.add_argument('--data', type=Path, help='--check: labelled data root')
+    parser.add_argument('--dataset', choices=('camvid', 'cityscapes'), default='camvid')
+    parser.add_argument('--split', default='val', help='--check: a split not trained on')
+    parser.add_argument('--parent', type=Path, help='--check: the fp32 .onnx it came from')
+    parser.add_argument('--write', action='store_true', help='--check: store the figures')
     return parser
 
 
@@ -81,6 +98,12 @@ def main(argv=None):
     """Export, verify, optionally quantise and build a TensorRT engine."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
+    if args.check:
+        return _check(args)
+    if not (args.checkpoint and args.output):
+        print('bisenet-export: a checkpoint and -o OUTPUT are needed (or --check FILE)',
+              file=sys.stderr)
+        return 2
     try:
         model, info = load_checkpoint(args.checkpoint)
     except CheckpointError as exc:
@@ -103,8 +126,9 @@ def main(argv=None):
         try:
             figures = export_verified(model, info, fp32, size, args.outputs, probe)
             if args.precision == 'int8':
+                bits = None if args.weight_bits == 'auto' else int(args.weight_bits)
                 agreement = quantize_int8(fp32, args.output, frames,
-                                          ACTIVATIONS[args.int8_for])
+                                          ACTIVATIONS[args.int8_for], bits)
                 meta = read_metadata(args.output)
                 figures['int8'] = {'argmax_agreement_vs_fp32': agreement,
                                    'held_out_frames': meta['int8_check_frames']}
@@ -123,6 +147,52 @@ def main(argv=None):
         figures['tensorrt'] = backend.describe()
     print(json.dumps({'output': str(args.output), 'input_size': size,
                       'precision': args.precision, 'verification': figures}, indent=2))
+    return 0
+
+
+def _check(args):
+    """Re-measure an int8 file's evidence on this machine; print it, store it with --write."""
+    from bisenet_ros.training.datasets import build_dataset
+    from bisenet_ros.training.evidence import measure, write_evidence
+    if not args.data:
+        print('bisenet-export: --check needs --data (a labelled root)', file=sys.stderr)
+        return 2
+    try:
+        meta = read_metadata(args.check)
+        if meta.get('precision') != 'int8':
+            raise ValueError(f'{args.check} is not an int8 file')
+        qat = meta.get('int8_method') == 'qat'
+        if not (qat or args.parent):
+            raise ValueError('a post-training file is checked against its fp32 parent: '
+                             'give --parent')
+        recorded = meta.get('int8_evidence') or {}
+        if qat and not (args.parent or recorded.get('runtimes')):
+            raise ValueError('no recorded parent figures: give --parent')
+        dataset = build_dataset(args.dataset, args.data, args.split)
+        evidence = measure(args.check, args.parent, dataset, args.split,
+                           recorded.get('classes'))
+    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+        print(f'bisenet-export: {exc}', file=sys.stderr)
+        return 2
+    for name, figures in evidence['runtimes'].items():
+        # Without --parent the fp32 figures are the recorded ones: fp32 does not change
+        # between CPU classes the way int8 kernels do.
+        kept = recorded.get('runtimes', {}).get(name, {})
+        for key in ('fp32_miou', 'agreement'):
+            figures.setdefault(key, kept.get(key))
+    report = {'file': str(args.check), 'cpu_class': hardware.probe().cpu.cpu_class,
+              'recorded': {'cpu_class': meta.get('int8_cpu_class'), 'evidence': recorded,
+                           'int8_agreement': meta.get('int8_agreement')},
+              'here': evidence}
+    if args.write:
+        if qat and not all(None not in f.values() for f in evidence['runtimes'].values()):
+            print('bisenet-export: a runtime here has no recorded parent figures: give '
+                  '--parent to --write', file=sys.stderr)
+            return 2
+        meta = write_evidence(args.check, evidence)
+        report['written'] = True
+    report['gate'] = int8_shortfall(meta, args.min_agreement, '--min-agreement') or 'passes'
+    print(json.dumps(report, indent=2))
     return 0
 
 

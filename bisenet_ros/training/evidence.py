@@ -22,6 +22,8 @@ figures per runtime: each file's mIoU and the share of pixels the int8 file
 labels as its parent does.
 """
 
+from pathlib import Path
+
 from bisenet_ros.runtime import hardware
 from bisenet_ros.training.metrics import confusion_matrix, mean_iou
 import numpy as np
@@ -70,17 +72,23 @@ def _compare(int8_path, fp32_path, backend, dataset, classes, threads):
 
 
 def write_evidence(path, evidence):
-    """Store ``evidence`` in the int8 file at ``path``, with this CPU's class; atomically."""
+    """
+    Store ``evidence`` in the int8 file at ``path`` with this CPU's class, atomically.
+
+    A QAT file keeps all of it; a post-training file its agreement (the worst runtime's).
+    """
     import onnx
     from bisenet_ros.runtime.export import read_metadata, set_metadata
     meta = read_metadata(path)
     figures = evidence['runtimes'].values()
-    meta.update(int8_evidence=evidence, int8_cpu_class=hardware.probe().cpu.cpu_class,
+    if meta.get('int8_method') == 'qat':
+        meta['int8_evidence'] = evidence
+    meta.update(int8_cpu_class=hardware.probe().cpu.cpu_class,
                 int8_agreement=min(f['agreement'] for f in figures),
                 int8_check_frames=evidence['frames'])
     proto = onnx.load(str(path))
     set_metadata(proto, meta)
-    partial = path.with_name(path.name + '.partial')
+    partial = Path(path).with_name(Path(path).name + '.partial')
     try:
         onnx.save(proto, str(partial), save_as_external_data=False)
         partial.replace(path)
