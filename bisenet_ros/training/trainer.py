@@ -172,6 +172,10 @@ class Trainer:
         from bisenet_ros.training.qat import calibration_frames, quantize_for_training
         if init_info is None:
             raise ValueError('--qat fine-tunes a trained network: give it --init CHECKPOINT')
+        if self.cfg['output'] and not str(self.cfg['output']).endswith('.onnx'):
+            # e.g. a config's checkpoint path: an int8 graph must not overwrite it.
+            raise ValueError(f'--qat writes an int8 .onnx file; --output {self.cfg["output"]} '
+                             'must end in .onnx')
         # Fake quantisation under autocast would quantise bf16/fp16 rounding, not what runs.
         self.autocast_dtype = None
         self.cfg['channels_last'] = False
