@@ -22,10 +22,14 @@ ros2launch's own API includes the file with the arguments given, runs the
 LaunchService and exits with its status.
 """
 
+import signal
 import sys
 
 from ros2launch.api import launch_a_launch_file
 
 if __name__ == '__main__':
+    # A test run started as a background job inherits SIGINT ignored, and launch then
+    # never sees the Ctrl-C the tests send; `ros2 launch` in a terminal always has it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.exit(launch_a_launch_file(launch_file_path=sys.argv[1],
                                   launch_file_arguments=sys.argv[2:], noninteractive=True))
