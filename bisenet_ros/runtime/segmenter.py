@@ -43,8 +43,8 @@ from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECIS
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE,
                                             labels_at_source, Normaliser, place,
                                             prepare_batch, validate_image)
-from bisenet_ros.runtime.quantize import (ACTIVATIONS, int8_measurement, int8_shortfall,
-                                          quantize_int8)
+from bisenet_ros.runtime.quantize import (ACTIVATIONS, default_weight_bits, int8_measurement,
+                                          int8_shortfall, quantize_int8)
 import cv2
 import numpy as np
 import torch
@@ -303,11 +303,13 @@ class Segmenter:
             raise ValueError('precision int8 from a checkpoint needs calibration_images (real '
                              'frames), or an int8 .onnx made with bisenet-export')
         activations = ACTIVATIONS[backend]
-        int8_path = self.cache_dir / 'onnx' / (f'{stem}-int8-{activations}-'
+        # 7-bit weights follow the probe (no VNNI): the name keeps the two apart.
+        bits = default_weight_bits()
+        int8_path = self.cache_dir / 'onnx' / (f'{stem}-int8-{activations}-w{bits}-'
                                                f'{_frames_digest(calibration_images)}.onnx')
         if not int8_path.exists():
             batches = [self.preprocess([image])[0] for image in calibration_images]
-            quantize_int8(fp32_path, int8_path, batches, activations)
+            quantize_int8(fp32_path, int8_path, batches, activations, bits)
         return int8_path
 
     @property
