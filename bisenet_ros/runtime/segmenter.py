@@ -104,18 +104,17 @@ class Segmenter:
         """Load the model and create the backend; raise ValueError for unknown choices."""
         self.model_path = self._resolve_model_path(model_path)
         self.auto_choice = None  # the auto.Choice taken, when something was 'auto'
-        if AUTO not in (backend, device, precision):
-            self._open(backend, device, precision, resize, label_resize, confidence, threads,
-                       providers, cache_dir, calibration_images, max_batch, arch, channels_last,
-                       int8_min_agreement, input_size)
-            return
-        choices = self._auto_candidates(backend, device, precision, int8_min_agreement)
+        options = {'resize': resize, 'label_resize': label_resize, 'confidence': confidence,
+                   'threads': threads, 'providers': providers, 'cache_dir': cache_dir,
+                   'calibration_images': calibration_images, 'max_batch': max_batch,
+                   'arch': arch, 'channels_last': channels_last,
+                   'int8_min_agreement': int8_min_agreement, 'input_size': input_size}
+        automatic = AUTO in (backend, device, precision)
+        choices = (self._auto_candidates(backend, device, precision, int8_min_agreement)
+                   if automatic else [auto.Choice(backend, device, precision, 'as given')])
         for index, choice in enumerate(choices):
             try:
-                self._open(choice.backend, choice.device, choice.precision, resize,
-                           label_resize, confidence, threads, providers, cache_dir,
-                           calibration_images, max_batch, arch, channels_last,
-                           int8_min_agreement, input_size)
+                self._open(choice.backend, choice.device, choice.precision, **options)
             except BackendUnavailableError as exc:
                 if index + 1 == len(choices):
                     raise
@@ -124,9 +123,10 @@ class Segmenter:
                 LOG.warning('auto: %s did not open (%s: %s); taking the next candidate',
                             choice, type(exc).__name__, exc)
                 continue
-            self.auto_choice = choice
-            LOG.info('auto chose %s %s %s: %s', choice.backend, choice.device,
-                     choice.precision, choice.reason)
+            if automatic:
+                self.auto_choice = choice
+                LOG.info('auto chose %s %s %s: %s', choice.backend, choice.device,
+                         choice.precision, choice.reason)
             return
 
     @staticmethod
@@ -159,7 +159,7 @@ class Segmenter:
         except auto.NoChoiceError as exc:
             raise BackendUnavailableError(str(exc)) from None
 
-    def _open(self, backend, device, precision, resize, label_resize, confidence, threads,
+    def _open(self, backend, device, precision, *, resize, label_resize, confidence, threads,
               providers, cache_dir, calibration_images, max_batch, arch, channels_last,
               int8_min_agreement, input_size):
         """Create the backend for one explicit backend, device and precision."""
