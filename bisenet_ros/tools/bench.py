@@ -85,6 +85,10 @@ def _model_for(arch, model, tmp):
 
 
 def _build(config, model_path, size, batch, calibration, cache_dir, threads):
+    # 'backend:precision[:layout][@file]': a config may run its own model file, e.g. an
+    # int8 .onnx from bisenet-export or bisenet-train --qat beside the checkpoint's rows.
+    config, _, own_model = config.partition('@')
+    model_path = Path(own_model) if own_model else model_path
     backend, precision, *layout = config.split(':')
     calibration = calibration if precision == 'int8' else None
     extra = {'channels_last': layout != ['contiguous']} if backend == 'torch' else {}
@@ -141,8 +145,8 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
     rows = []
     base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
     for config, timings in times.items():
-        row = {'config': config, 'backend': config.split(':')[0],
-               'precision': config.split(':')[1],
+        backend, precision = config.partition('@')[0].split(':')[:2]
+        row = {'config': config, 'backend': backend, 'precision': precision,
                'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                'model': model_path.name, 'describe': segmenters[config].describe()}
         choice = segmenters[config].auto_choice
@@ -158,8 +162,8 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
         row['pre_post_render_share_of_network'] = overhead / row['network_median_ms']
         rows.append(row)
     for config, why in failures.items():
-        rows.append({'config': config, 'backend': config.split(':')[0],
-                     'precision': config.split(':')[1],
+        backend, precision = config.partition('@')[0].split(':')[:2]
+        rows.append({'config': config, 'backend': backend, 'precision': precision,
                      'arch': arch, 'size': f'{size[0]}x{size[1]}', 'batch': batch,
                      'skipped': why})
     return rows
@@ -172,6 +176,11 @@ def format_table(rows):
     lines = [head, '-' * len(head)]
     for r in rows:
         config = f'auto ({r["auto_chose"]})' if 'auto_chose' in r else r['config']
+        if '@' in config:  # a config's own model file: its name, not its path
+            name, _, path = config.partition('@')
+            stem = Path(path).stem
+            config = (f'{name}@{stem}' if len(name) + len(stem) < 22
+                      else f'{name}@..{stem[len(name) + len(stem) - 19:]}')
         if 'skipped' in r:
             lines.append(f'{r["arch"]:<10}{r["size"]:>10}{r["batch"]:>3} {config:<23}'
                          f'skipped: {r["skipped"]}')
@@ -195,7 +204,8 @@ def main(argv=None):
     parser.add_argument('--sizes', nargs='+', default=['1024x512', '2048x1024'])
     parser.add_argument('--batches', type=int, nargs='+', default=[1, 4])
     parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
-                        help='backend:precision pairs; the first is the baseline')
+                        help='backend:precision[:contiguous][@model file]; the first is the '
+                             'baseline')
     parser.add_argument('--repeats', type=int, default=10)
     parser.add_argument('--warmup', type=int, default=2)
     parser.add_argument('--threads', type=int, default=2)
