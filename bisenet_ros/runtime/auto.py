@@ -46,11 +46,12 @@ int8 changes accuracy per model, hence its measured evidence.
 
 from dataclasses import dataclass
 
-from bisenet_ros.runtime.options import AUTO
+from bisenet_ros.runtime.options import ACTIVATIONS, AUTO
 
 _FP32_SPEED_ORDER = ('openvino', 'onnxruntime', 'torch')
 _ONNX_BACKENDS = ('openvino', 'onnxruntime')
-_INT8_BACKEND = {'u8': 'onnxruntime', 's8': 'openvino'}
+# The backend each int8 activation scheme is quantised for.
+_INT8_BACKEND = {scheme: backend for backend, scheme in ACTIVATIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def _gpu_choices(hw, facts, tensorrt):
     gpu = hw.cuda[0]
     named = f'{gpu.name}, sm {gpu.capability[0]}.{gpu.capability[1]}'
     choices = []
-    if tensorrt and not facts.precision == 'int8' and 'onnxruntime' in hw.backends:
+    if tensorrt and facts.precision != 'int8' and 'onnxruntime' in hw.backends:
         choices.append(Choice('onnxruntime', 'cuda', 'fp16',
                               f'CUDA GPU ({named}) with the TensorRT provider: fp16 engine'))
     if not facts.onnx:

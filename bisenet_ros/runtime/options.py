@@ -27,6 +27,9 @@ DEVICES = ('cpu', 'cuda')
 PRECISIONS = ('fp32', 'fp16', 'bf16', 'int8')
 RESIZE_POLICIES = ('stretch', 'letterbox', 'native')
 LABEL_RESIZE = ('nearest', 'logits')
+# int8 activations each backend's files are quantised with: zero-pointed uint8 for ONNX
+# Runtime, symmetric int8 for OpenVINO (it runs zero points less accurately).
+ACTIVATIONS = {'onnxruntime': 'u8', 'openvino': 's8'}
 # What render_outputs can make of one segmented frame.
 OUTPUTS = ('labels', 'color', 'overlay', 'confidence')
 # Network input sides are multiples of the network's output stride.

@@ -45,11 +45,11 @@ import tempfile
 
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.export import read_metadata, set_metadata
+from bisenet_ros.runtime.options import ACTIVATIONS
 import numpy as np
 
 LOG = logging.getLogger('bisenet_ros.runtime')
 
-ACTIVATIONS = {'onnxruntime': 'u8', 'openvino': 's8'}
 WEIGHT_BITS = (7, 8)
 # CPU features with an int8 dot product that accumulates in int32 (no int16 saturation).
 INT8_DOT_FEATURES = ('avx512_vnni', 'avx_vnni', 'dotprod')
