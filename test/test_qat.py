@@ -83,6 +83,36 @@ def qat_file(tmp_path_factory):
     return out / 'qat_int8.onnx'
 
 
+def _camvid_frames(split, count, info):
+    """Return ``count`` normalised (1, 3, H, W) CamVid frames of ``split`` at SIZE."""
+    from bisenet_ros.runtime.processing import Normaliser, prepare_batch
+    from bisenet_ros.training.datasets import build_dataset
+    data = build_dataset('camvid', helpers.shared_path('datasets', 'camvid'), split)
+    normaliser = Normaliser(info.mean, info.std)
+    return [prepare_batch([data.load(i)[0]], normaliser, 'stretch', SIZE)[0]
+            for i in range(count)]
+
+
+@pytest.mark.parametrize('bits', [7, 8])
+def test_qat_starts_from_a_network_that_agrees_with_its_parent(bits):
+    # Training cannot be judged if it starts broken: before the first step the
+    # fake-quantised network must label held-out frames as the float one does
+    # (measured at 128x96: ~91-93 %; a 7-bit grid on half the range gave ~50 %).
+    _needs_nncf()
+    import torch
+    from bisenet_ros.checkpoint import load_checkpoint
+    from bisenet_ros.training.qat import quantize_for_training
+    model, info = load_checkpoint(demo_model_path())
+    calibration = _camvid_frames('train', 4, info)
+    held_out = [torch.from_numpy(f) for f in _camvid_frames('val', 3, info)]
+    with torch.no_grad():
+        reference = [model.eval()(x).argmax(1) for x in held_out]
+        quantised = quantize_for_training(model, calibration, bits).eval()
+        agreement = np.mean([(quantised(x).argmax(1) == r).float().mean().item()
+                             for x, r in zip(held_out, reference)])
+    assert agreement >= 0.85, f'{bits}-bit weights: {agreement:.1%} agreement before training'
+
+
 def test_qat_file_runs_int8_convolutions_in_onnxruntime(qat_file, tmp_path):
     import onnxruntime as ort
     options = ort.SessionOptions()

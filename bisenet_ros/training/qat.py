@@ -41,8 +41,6 @@ import torch
 from torch import nn
 
 CALIBRATION_FRAMES = 8
-# Half range: 7-bit weights train on levels -64..63, the grid of an 8-bit quantiser's 127.
-_HALF_RANGE_LEVELS, _FULL_RANGE_LEVELS = 63, 127
 
 
 def import_nncf():
@@ -131,11 +129,12 @@ def _weight_quantizers(model):
 
 def _train_half_range(model):
     """
-    Swap the weight quantisers for half-range ones on the same grid.
+    Swap the weight quantisers for half-range (7-bit) ones over the same range.
 
-    NNCF's overflow fix calibrates weights to 7-bit values but trains them on
-    the full 8-bit range, where they could drift past 7 bits; a half-range
-    quantiser clamps them to -64..63 steps during training and exports them so.
+    NNCF's torch quantisers leave calibration on the full 8-bit grid (levels
+    -127..127 here, overflow fix or not), so weights would train and export
+    with 8 bits; a half-range quantiser keeps them to -64..63 steps of
+    range / 63 in training and in the exported file.
     """
     from nncf.torch.function_hook.wrapper import get_hook_storage
     from nncf.torch.quantization.layers import PTQuantizerSpec, SymmetricQuantizer
@@ -147,7 +146,9 @@ def _train_half_range(model):
         new = SymmetricQuantizer(spec)
         new.signed = True
         with torch.no_grad():
-            new.scale.copy_(old.scale * _HALF_RANGE_LEVELS / _FULL_RANGE_LEVELS)
+            # NNCF's scale is the range's top, not the step: keep it, so the 7-bit
+            # grid spans the calibrated range (step scale / 63, not scale / 127).
+            new.scale.copy_(old.scale)
         storage.set_submodule(name, new)
 
 
