@@ -28,7 +28,7 @@ import os
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import hardware, quantize
+from bisenet_ros.runtime import BackendUnavailableError, hardware, quantize
 from bisenet_ros.runtime.export import read_metadata
 from bisenet_ros.training.datasets import CAMVID_CLASS_NAMES
 import helpers
@@ -182,6 +182,43 @@ def test_gate_refuses_qat_more_than_one_point_below_its_parent():
     shortfall = quantize.int8_shortfall(_qat_meta(0.505), 0.995)
     assert 'QAT int8 val mIoU 50.50 vs fp32 parent 52.00 in openvino' in shortfall
     assert quantize.int8_shortfall(_qat_meta(0.505), 0.0) is None  # 0 runs it unchecked
+
+
+def test_gate_judges_qat_in_the_runtime_that_will_run_it():
+    # _qat_meta: onnxruntime 0.2 point below its parent, openvino 1.5 points.
+    meta = _qat_meta(0.505)
+    assert quantize.int8_shortfall(meta, 0.995, runtime='onnxruntime') is None
+    refusal = quantize.int8_shortfall(meta, 0.995, runtime='openvino')
+    assert 'QAT int8 val mIoU 50.50 vs fp32 parent 52.00 in openvino on 101' in refusal
+    del meta['int8_evidence']['runtimes']['openvino']
+    refusal = quantize.int8_shortfall(meta, 0.995, runtime='openvino')
+    assert 'measured in onnxruntime, not in openvino' in refusal and '--check' in refusal
+
+
+def test_segmenter_runs_a_qat_file_where_its_evidence_passes(qat_file, tmp_path):
+    # Real sessions on the tiny QAT file with evidence that passes in one runtime only.
+    import shutil
+    from bisenet_ros.runtime import Segmenter
+    from bisenet_ros.training.evidence import write_evidence
+    path = tmp_path / 'split_verdict.onnx'
+    shutil.copy(qat_file, path)
+    passes, fails = {'int8_miou': 0.515, 'fp32_miou': 0.52, 'agreement': 0.98}, \
+        {'int8_miou': 0.48, 'fp32_miou': 0.52, 'agreement': 0.9}
+    write_evidence(path, {'split': 'val', 'frames': 101, 'classes': [0, 1],
+                          'runtimes': {'onnxruntime': passes, 'openvino': fails}})
+    chosen = Segmenter(model_path=path, backend='auto', device='auto', precision='auto',
+                       threads=1)
+    assert (chosen.backend.name, chosen.backend.precision) == ('onnxruntime', 'int8')
+    with pytest.raises(ValueError, match='48.00 vs fp32 parent 52.00 in openvino'):
+        Segmenter(model_path=path, backend='openvino', device='cpu', precision='int8',
+                  threads=1)
+    write_evidence(path, {'split': 'val', 'frames': 101, 'classes': [0, 1],
+                          'runtimes': {'onnxruntime': fails, 'openvino': passes}})
+    with pytest.raises(BackendUnavailableError, match='in onnxruntime'):
+        Segmenter(model_path=path, backend='auto', device='auto', precision='auto',
+                  threads=1)
+    assert Segmenter(model_path=path, backend='openvino', device='cpu', precision='int8',
+                     threads=1).backend.name == 'openvino'
 
 
 def test_gate_refuses_qat_without_evidence():

@@ -54,6 +54,11 @@ _ONNX_BACKENDS = ('openvino', 'onnxruntime')
 _INT8_BACKEND = {scheme: backend for backend, scheme in ACTIVATIONS.items()}
 
 
+def int8_backend(activations, backend=AUTO):
+    """Return the backend an int8 file with ``activations`` runs on (an explicit one wins)."""
+    return backend if backend != AUTO else _INT8_BACKEND.get(activations, 'onnxruntime')
+
+
 @dataclass(frozen=True)
 class ModelFacts:
     """What ``auto`` needs to know of the model file."""
@@ -61,7 +66,7 @@ class ModelFacts:
     onnx: bool = False  # an exported .onnx (torch cannot run it)
     precision: str = 'fp32'  # of an .onnx file: fp32 or int8
     int8_activations: str = ''  # u8 or s8 for an int8 file
-    int8_refusal: str = ''  # why its evidence does not pass, '' when it does
+    int8_refusal: str = ''  # why its evidence does not pass where it would run, '' if it does
 
     @classmethod
     def from_onnx_metadata(cls, metadata, int8_refusal=''):
@@ -152,9 +157,8 @@ def _cpu_choices(hw, facts, backend, precision):
 def _int8_choices(hw, facts, backend):
     if facts.int8_refusal:
         raise NoChoiceError(f'this int8 model does not pass its evidence: {facts.int8_refusal}')
-    wanted = _INT8_BACKEND.get(facts.int8_activations, 'onnxruntime')
-    if backend not in (AUTO, wanted):
-        wanted = backend  # an explicit backend still wins; the backend warns about the scheme
+    # An explicit backend still wins; the backend warns about the scheme.
+    wanted = int8_backend(facts.int8_activations, backend)
     if not _runs(hw, wanted, 'cpu', 'int8'):
         raise NoChoiceError(f'int8 model: {hw.refusal(wanted, "cpu", "int8")}')
     return [Choice(wanted, 'cpu', 'int8',

@@ -165,16 +165,18 @@ def quantize_int8(fp32_path, out_path, frames, activations='u8', weight_bits=Non
     return agreement
 
 
-def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement'):
+def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement', runtime=None):
     """
     Return why an int8 file with ``metadata`` misses its accuracy bar, or None.
 
     A post-training file is judged by the agreement ``quantize_int8`` measured
     on held-out frames against ``min_agreement``; a QAT file by its val mIoU,
-    at most ``QAT_MAX_MIOU_DROP`` below its fp32 parent's in every runtime
-    measured. ``setting`` names the knob the user sets to 0 (any file passes)
-    or lowers. Evidence measured on another CPU class than this one is used,
-    with a warning (once per process).
+    at most ``QAT_MAX_MIOU_DROP`` below its fp32 parent's in ``runtime`` (the
+    backend about to run it: one runtime's kernels say nothing of another's),
+    or in every runtime measured when ``runtime`` is None. ``setting`` names
+    the knob the user sets to 0 (any file passes) or lowers. Evidence measured
+    on another CPU class than this one is used, with a warning (once per
+    process).
     """
     if min_agreement <= 0:
         return None
@@ -184,24 +186,32 @@ def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement'):
             return (f'the QAT file holds no measured val mIoU; measure it with bisenet-export '
                     f'--check FILE --data ROOT --write, or set {setting} to 0 to run it '
                     'unchecked')
+        if runtime is not None and runtime not in evidence['runtimes']:
+            return (f'the QAT file was measured in '
+                    f'{", ".join(sorted(evidence["runtimes"]))}, not in {runtime}; measure it '
+                    f'with bisenet-export --check FILE --data ROOT --write, or set {setting} '
+                    'to 0 to run it unchecked')
     elif metadata.get('int8_agreement') is None:
         return (f'the file holds no measured int8 agreement; export it again with '
                 f'bisenet-export, or set {setting} to 0 to run it unchecked')
     _warn_other_class(metadata.get('int8_cpu_class'), hardware.probe().cpu.cpu_class)
     if metadata.get('int8_method') == 'qat':
-        if qat_miou_drop(metadata)[1] <= QAT_MAX_MIOU_DROP:
+        if qat_miou_drop(metadata, runtime)[1] <= QAT_MAX_MIOU_DROP:
             return None
-        return (f'{int8_measurement(metadata)}: more than {100 * QAT_MAX_MIOU_DROP:.1f} point '
-                f'below its parent; set {setting} to 0 to accept it anyway')
+        return (f'{int8_measurement(metadata, runtime)}: more than '
+                f'{100 * QAT_MAX_MIOU_DROP:.1f} point below its parent; set {setting} to 0 to '
+                'accept it anyway')
     if metadata['int8_agreement'] >= min_agreement:
         return None
     return (f'{int8_measurement(metadata)}, below {setting} {min_agreement:.2%}; use bf16 where '
             f'the CPU has native bf16 (close to fp32), or lower {setting} to accept this')
 
 
-def qat_miou_drop(metadata):
-    """Return (runtime, mIoU drop as a share) of the runtime where QAT int8 lost most."""
+def qat_miou_drop(metadata, runtime=None):
+    """Return (runtime, mIoU drop as a share) in ``runtime``, or where QAT int8 lost most."""
     runtimes = metadata['int8_evidence']['runtimes']
+    if runtime is not None:
+        runtimes = {runtime: runtimes[runtime]}
     return max(((name, r['fp32_miou'] - r['int8_miou']) for name, r in runtimes.items()),
                key=lambda item: item[1])
 
@@ -214,15 +224,16 @@ def _warn_other_class(measured, here):
                     '--check FILE', measured, here)
 
 
-def int8_measurement(metadata):
-    """Return the sentence that states an int8 file's measured evidence."""
+def int8_measurement(metadata, runtime=None):
+    """Return the sentence that states an int8 file's evidence (in ``runtime``, or the worst)."""
     if metadata.get('int8_method') == 'qat':
         evidence = metadata['int8_evidence']
-        name, _ = qat_miou_drop(metadata)
-        worst = evidence['runtimes'][name]
-        return (f'QAT int8 val mIoU {100 * worst["int8_miou"]:.2f} vs fp32 parent '
-                f'{100 * worst["fp32_miou"]:.2f} in {name} (the worst of '
-                f'{", ".join(sorted(evidence["runtimes"]))}) on {evidence["frames"]} '
+        name, _ = qat_miou_drop(metadata, runtime)
+        figures = evidence['runtimes'][name]
+        which = ('' if runtime is not None or len(evidence['runtimes']) == 1 else
+                 f' (the worst of {", ".join(sorted(evidence["runtimes"]))})')
+        return (f'QAT int8 val mIoU {100 * figures["int8_miou"]:.2f} vs fp32 parent '
+                f'{100 * figures["fp32_miou"]:.2f} in {name}{which} on {evidence["frames"]} '
                 f'{evidence["split"]} frames, class {metadata.get("int8_cpu_class")}')
     return (f'int8 labels {metadata["int8_agreement"]:.2%} of pixels as fp32 did on '
             f'{metadata.get("int8_check_frames")} held-out calibration frames')

@@ -146,8 +146,9 @@ class Segmenter:
         facts = ModelFacts()
         if self.model_path.suffix == '.onnx':
             metadata = read_metadata(self.model_path)
-            facts = ModelFacts.from_onnx_metadata(
-                metadata, int8_shortfall(metadata, float(int8_min_agreement)))
+            runtime = auto.int8_backend(metadata.get('int8_activations', 'u8'), backend)
+            facts = ModelFacts.from_onnx_metadata(metadata, int8_shortfall(
+                metadata, float(int8_min_agreement), runtime=runtime))
         if precision is None:  # the model file's own precision, else fp32
             precision = facts.precision
         tensorrt = False
@@ -268,13 +269,14 @@ class Segmenter:
     def _check_int8(self, min_agreement):
         """Refuse an int8 model whose measured label agreement is below ``min_agreement``."""
         meta = self.backend.metadata
-        shortfall = int8_shortfall(meta, min_agreement)
+        shortfall = int8_shortfall(meta, min_agreement, runtime=self.backend.name)
         if shortfall:
             raise ValueError(f'{self.info.path}: {shortfall}')
         if meta.get('int8_agreement') is None:
             LOG.warning('int8 model without a measured agreement, run unchecked')
         else:
-            LOG.info('%s (int8_min_agreement %.2f %%)', int8_measurement(meta),
+            LOG.info('%s (int8_min_agreement %.2f %%)',
+                     int8_measurement(meta, self.backend.name),
                      100 * min_agreement)
 
     def _exported(self, model, precision, calibration_images, backend):
