@@ -30,21 +30,29 @@ argmax agreement with it over every frame, after the timed repeats (meaningful o
 a trained model: the default is the shipped demonstration model for V2, random
 weights for V1). int8 is calibrated on other real frames (CamVid train in
 ../shared, or --calibration DIR).
+
+GOP/s is the network's arithmetic (torch's FLOP count) over its network time;
+"roof" is that as a share of a large GEMM measured in the same runtime and
+precision in the same run (bisenet_ros.tools.peaks), the practical peak here.
+``--cpu-isa avx2`` re-runs itself with torch's and OpenVINO's kernels limited
+to AVX2 (and the probe masked, so auto decides as there): an AVX2 robot's code
+paths on this core, a proxy for its speed ratios, not for its clock.
 """
 
 import argparse
 import json
+import os
 from pathlib import Path
 import statistics
 import sys
 import tempfile
 import time
 
-from bisenet_ros.checkpoint import save_checkpoint
+from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
-from bisenet_ros.tools import inputs, samples
+from bisenet_ros.tools import inputs, peaks, samples
 import cv2
 import numpy as np
 import torch
@@ -122,7 +130,12 @@ def _agreement(segmenters, baseline, batches):
     return {config: float(np.mean(values)) for config, values in scores.items()}
 
 
-def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
+def _ran(seg):
+    """Return (backend, precision) that really ran in ``seg`` (auto resolved)."""
+    return seg.backend.name, getattr(seg.backend, 'precision', None) or 'fp32'
+
+
+def bench_case(arch, size, batch, configs, frames, calibration, args, tmp, roofs):
     """Measure every config for one (arch, size, batch); return result rows."""
     model_path = _model_for(arch, args.model, tmp)
     resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
@@ -134,6 +147,8 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
                                         Path(tmp) / 'cache', args.threads)
         except (BackendUnavailableError, ValueError) as exc:
             failures[config] = str(exc)
+    missing = {_ran(seg) for seg in segmenters.values()} - set(roofs)
+    roofs.update(peaks.measure_roofs(Path(tmp), missing, args.threads))
     for seg in segmenters.values():
         for _ in range(args.warmup):
             _one_pass(seg, batches[0])
@@ -142,6 +157,7 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
         for config, seg in segmenters.items():
             times[config].append(_one_pass(seg, batches[repeat % len(batches)]))
     agreement = _agreement(segmenters, configs[0], batches)
+    gflop = peaks.network_gflop(load_checkpoint(model_path)[0], size)
     rows = []
     base = statistics.median(t['end_to_end_ms'] for t in times[configs[0]])
     for config, timings in times.items():
@@ -157,6 +173,13 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
             row[f'{stage[:-3]}_median_ms'] = statistics.median(values)
             row[f'{stage[:-3]}_p90_ms'] = _percentile(values, 90)
         row['speedup_vs_torch_fp32'] = base / row['end_to_end_median_ms']
+        # The network's arithmetic over its own time, against the GEMM roof of what ran.
+        row['network_gflop'] = gflop
+        row['network_gops'] = gflop * batch / row['network_median_ms'] * 1e3
+        ran = _ran(segmenters[config])
+        roof = roofs.get(ran)
+        row['gemm_roof_gops'] = roof
+        row['share_of_roof'] = row['network_gops'] / roof if roof else None
         row['argmax_agreement_vs_torch_fp32'] = agreement[config]
         overhead = row['pre_median_ms'] + row['post_median_ms'] + row['render_median_ms']
         row['pre_post_render_share_of_network'] = overhead / row['network_median_ms']
@@ -172,7 +195,8 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp):
 def format_table(rows):
     """Return the rows as a fixed-width text table."""
     head = (f'{"arch":<10}{"size":>10}{"b":>3} {"config":<23}{"pre":>7}{"net":>8}{"post":>7}'
-            f'{"render":>7}{"e2e":>8}{"e2e p90":>8}{"speedup":>8}{"agree":>8}{"ovh":>6}')
+            f'{"render":>7}{"e2e":>8}{"e2e p90":>8}{"speedup":>8}{"agree":>8}{"ovh":>6}'
+            f'{"GOP/s":>7}{"roof":>6}')
     lines = [head, '-' * len(head)]
     for r in rows:
         config = f'auto ({r["auto_chose"]})' if 'auto_chose' in r else r['config']
@@ -192,7 +216,8 @@ def format_table(rows):
             f'{r["render_median_ms"]:>7.1f}{r["end_to_end_median_ms"]:>8.1f}'
             f'{r["end_to_end_p90_ms"]:>8.1f}{r["speedup_vs_torch_fp32"]:>7.2f}x'
             f'{(agree if agree is not None else float("nan")):>8.2%}'
-            f'{r["pre_post_render_share_of_network"]:>6.0%}')
+            f'{r["pre_post_render_share_of_network"]:>6.0%}{r["network_gops"]:>7.0f}'
+            f'{(r["share_of_roof"] if r["share_of_roof"] else float("nan")):>6.0%}')
     return '\n'.join(lines)
 
 
@@ -216,7 +241,16 @@ def main(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='V2, 1024x512, batch 1, 8 repeats (~2 minutes)')
     parser.add_argument('--json', type=Path, help='also write the results as JSON here')
+    parser.add_argument('--cpu-isa', choices=sorted(peaks.ISA_LIMITS),
+                        help="run torch's and OpenVINO's kernels (and auto's rule) as on this "
+                             'lower class; ONNX Runtime cannot be limited and keeps all of this CPU')
     args = parser.parse_args(argv)
+    limits = peaks.ISA_LIMITS.get(args.cpu_isa, {})
+    if any(os.environ.get(k) != v for k, v in limits.items()):
+        # The kernels' dispatchers read these once, at their first use: start afresh.
+        argv = sys.argv[1:] if argv is None else list(argv)
+        os.execve(sys.executable, [sys.executable, '-m', 'bisenet_ros.tools.bench', *argv],
+                  dict(os.environ, **limits))
     if args.quick:
         args.archs, args.sizes, args.batches, args.repeats = ['bisenetv2'], ['1024x512'], [1], 8
     folder = args.frames or (samples.STREET if samples.STREET.is_dir() else None)
@@ -229,24 +263,32 @@ def main(argv=None):
                    if calibration_dir else frames)
     # Every table says which machine class its figures hold for.
     machine = hardware.probe().summary()
+    if limits:
+        machine += (f'; kernels limited to {args.cpu_isa} ('
+                    + ' '.join(f'{k}={v}' for k, v in limits.items())
+                    + '), except ONNX Runtime, which reads CPUID')
     print(f'hardware: {machine}\nframes: {len(frames)} from {source}; threads {args.threads}; '
           f'torch {torch.__version__}', flush=True)
-    rows = []
+    rows, roofs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs:
             for size_text in args.sizes:
                 size = tuple(int(v) for v in size_text.split('x'))
                 for batch in args.batches:
                     case = bench_case(arch, size, batch, args.configs, frames, calibration,
-                                      args, tmp)
+                                      args, tmp, roofs)
                     rows.extend(case)
                     print(format_table(case).split('\n', 2)[-1], flush=True)
     print(f'\nhardware: {machine}')
     print(format_table(rows))
+    print('GEMM roofs here (GOP/s, %d threads): ' % args.threads + ', '.join(
+        f'{b} {p} {v:.0f}' for (b, p), v in sorted(roofs.items()) if v))
     if args.json:
         args.json.write_text(json.dumps({'hardware': machine, 'frames': source,
                                          'threads': args.threads,
                                          'calibration': str(calibration_dir or source),
+                                         'gemm_roofs_gops': {f'{b}:{p}': v for (b, p), v
+                                                             in sorted(roofs.items())},
                                          'results': rows}, indent=2))
     return 0
 
