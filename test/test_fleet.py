@@ -216,6 +216,29 @@ def test_a_checkpoint_for_onnx_runtime_is_exported_by_the_driver_and_run_on_ray(
     assert (report['backend'], report['model']['path']) == ('onnxruntime', str(checkpoint))
 
 
+def test_auto_is_resolved_once_and_the_identity_names_what_ran(
+        checkpoint, drives, tmp_path, capsys):
+    from bisenet_ros.runtime import Segmenter
+    expected = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+                         input_size=(64, 32), threads=1).auto_choice
+    args = [str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(checkpoint),
+            *SMALL, '--labels-only', '--backend', 'auto', '--device', 'auto', '--precision',
+            'auto']
+    assert main(args) == 0
+    assert f'auto chose {expected.backend} {expected.device} {expected.precision}' in \
+        capsys.readouterr().out
+    report, _ = _report(tmp_path)
+    assert (report['backend'], report['precision'], report['device']) == (
+        expected.backend, expected.precision, expected.device)
+    # The rerun resolves to the same path, and naming that path explicitly is the same run.
+    assert main(args) == 0
+    assert _report(tmp_path)[1]['drive2']['status'] == 'skipped'
+    explicit = [*args[:-6], '--backend', expected.backend, '--device', expected.device,
+                '--precision', expected.precision]
+    assert main(explicit) == 0
+    assert _report(tmp_path)[1]['drive2']['status'] == 'skipped'
+
+
 def test_labels_only_writes_the_label_topics_alone(checkpoint, drives, tmp_path):
     assert main([str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path),
                  '--model', str(checkpoint), *SMALL, '--labels-only']) == 0

@@ -47,27 +47,23 @@ from tqdm import tqdm
 OUTPUTS = render.OUTPUTS[:3]
 
 
-def add_segmenter_arguments(parser, auto=True):
+def add_segmenter_arguments(parser, auto_default=True):
     """
     Add the options every tool uses to build a Segmenter.
 
-    ``auto``: offer 'auto' for backend, device and precision, as the defaults. A
-    fleet run does not (yet): its workers may sit on other hardware than the
-    driver, while the identity that makes reruns skip finished bags must name
-    what ran.
+    'auto' is offered for backend, device and precision everywhere, and is the
+    default unless ``auto_default`` is False (a fleet run, whose bags are
+    compared by what ran, defaults to torch on the CPU).
     """
     parser.add_argument('--model', type=Path, help='checkpoint or .onnx (default: demo model)')
-    if auto:
-        parser.add_argument('--backend', choices=(AUTO, *BACKENDS), default=AUTO,
-                            help='auto (default): the fastest that keeps the accuracy bar here')
-        parser.add_argument('--device', choices=(AUTO, *DEVICES), default=AUTO)
-        parser.add_argument('--precision', choices=(AUTO, *PRECISIONS), default=AUTO,
-                            help='auto (default): the fastest that keeps the accuracy bar for '
-                                 'the backend')
-    else:
-        parser.add_argument('--backend', choices=BACKENDS, default='torch')
-        parser.add_argument('--device', choices=DEVICES, default='cpu')
-        parser.add_argument('--precision', choices=PRECISIONS)
+    parser.add_argument('--backend', choices=(AUTO, *BACKENDS),
+                        default=AUTO if auto_default else 'torch',
+                        help='auto: the fastest that keeps the accuracy bar here')
+    parser.add_argument('--device', choices=(AUTO, *DEVICES),
+                        default=AUTO if auto_default else 'cpu')
+    parser.add_argument('--precision', choices=(AUTO, *PRECISIONS),
+                        default=AUTO if auto_default else None,
+                        help='auto: the fastest that keeps the accuracy bar for the backend')
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'))
     parser.add_argument('--resize', choices=RESIZE_POLICIES, default='stretch')
     parser.add_argument('--threads', type=int, help='CPU threads (torch, ONNX Runtime, OpenCV)')

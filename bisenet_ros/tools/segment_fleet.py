@@ -47,7 +47,7 @@ import uuid
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError
-from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
+from bisenet_ros.runtime.options import AUTO, DEFAULT_MAX_PIXELS
 from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
 from bisenet_ros.tools.fleet import discovery
@@ -93,7 +93,7 @@ def build_parser():
                         help='GPUs each Ray worker asks with device cuda (0.5: two per GPU)')
     parser.add_argument('--retries', type=int, default=3,
                         help='times a task is retried after its worker died')
-    add_segmenter_arguments(parser, auto=False)
+    add_segmenter_arguments(parser, auto_default=False)
     parser.set_defaults(device=None)
     return parser
 
@@ -219,16 +219,36 @@ def _ray_workers(args, settings, out_root):
     return start_workers, settings, count
 
 
-def _driver_model(args, settings):
+def _resolve_auto(settings):
+    """
+    Return (settings with 'auto' resolved, the Segmenter that resolved it or None).
+
+    'auto' is resolved once, here, on the machine that starts the run: every
+    worker then runs that one path, so all outputs of a run come from the same
+    numbers and its identity names what ran. A worker that cannot run it fails
+    with the probe's reason rather than quietly taking another path.
+    """
+    if AUTO not in (settings.backend, settings.device, settings.precision):
+        return settings, None
+    seg = segmenter_from_args(settings)
+    choice = seg.auto_choice
+    print(f'{PROG}: auto chose {choice.backend} {choice.device} {choice.precision} on this '
+          f'machine ({choice.reason}); every worker runs it')
+    return dataclasses.replace(settings, backend=choice.backend, device=choice.device,
+                               precision=choice.precision), seg
+
+
+def _driver_model(args, settings, resolved=None):
     """
     Return (driver Segmenter, the model file workers load).
 
-    In-process the Segmenter is the one that runs. For Ray it checks the model
-    on this machine's CPU and, for a checkpoint meant for an ONNX backend,
-    exports it once: the .onnx is what the workers get.
+    In-process the Segmenter is the one that runs (``resolved`` when auto built
+    it already). For Ray it checks the model on this machine's CPU and, for a
+    checkpoint meant for an ONNX backend, exports it once: the .onnx is what
+    the workers get.
     """
     if not args.ray:
-        return segmenter_from_args(settings), settings.model
+        return resolved or segmenter_from_args(settings), settings.model
     seg = segmenter_from_args(dataclasses.replace(settings, device='cpu', precision=None))
     exported = settings.backend != 'torch' and Path(settings.model).suffix != '.onnx'
     return seg, Path(seg.info.path) if exported else Path(settings.model)
@@ -275,7 +295,8 @@ def main(argv=None):
             from bisenet_ros.tools.fleet import ray_workers
             cpus = (args.workers or 0) * (args.threads or RAY_WORKER_THREADS) or os.cpu_count()
             started = ray_workers.connect(None if args.ray == 'local' else args.ray, cpus)
-        seg, worker_model = _driver_model(args, settings)
+        settings, resolved = _resolve_auto(settings)
+        seg, worker_model = _driver_model(args, settings, resolved)
         settings = dataclasses.replace(settings, model=worker_model)
         if args.ray:
             start_workers, settings, count = _ray_workers(args, settings, out_root)
