@@ -100,9 +100,13 @@ def _build(config, model_path, size, batch, calibration, cache_dir, threads):
     backend, precision, *layout = config.split(':')
     calibration = calibration if precision == 'int8' else None
     extra = {'channels_last': layout != ['contiguous']} if backend == 'torch' else {}
+    # An int8 row is measured whatever its evidence says; auto keeps the default gate,
+    # since what it would refuse is part of what it picks.
+    if backend != 'auto':
+        extra['int8_min_agreement'] = 0.0
     return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
                      max_batch=batch, threads=threads, cache_dir=cache_dir,
-                     calibration_images=calibration, int8_min_agreement=0.0, **extra)
+                     calibration_images=calibration, **extra)
 
 
 def _one_pass(seg, images):

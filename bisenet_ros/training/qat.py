@@ -161,7 +161,51 @@ def export_int8(model, metadata, path, input_size, outputs, weight_bits):
             module.set_export_mode(QuantizerExportMode.ONNX_QUANTIZE_DEQUANTIZE_PAIRS)
     meta = dict(metadata, int8_method='qat', int8_activations='u8',
                 int8_weight_bits=weight_bits)
-    return export_onnx(model, meta, path, input_size, outputs, precision='int8')
+    result = export_onnx(model, meta, path, input_size, outputs, precision='int8')
+    store_int8_weights(path)
+    return result
+
+
+def store_int8_weights(path):
+    """
+    Rewrite the ONNX file at ``path`` with its quantised weights stored as int8.
+
+    The export writes each weight as a float constant and a QuantizeLinear the
+    runtime evaluates at load; storing the int8 result instead is the same
+    numbers (ONNX rounds half to even, as numpy does) in a quarter of the file,
+    and the weight levels can be read straight from it. Returns the count.
+    """
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+    proto = onnx.load(str(path))
+    graph = proto.graph
+    constants = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    constants.update({n.output[0]: numpy_helper.to_array(n.attribute[0].t)
+                      for n in graph.node if n.op_type == 'Constant' and n.attribute
+                      and n.attribute[0].name == 'value'})
+    folded = []
+    for node in graph.node:
+        if node.op_type != 'QuantizeLinear' or not all(i in constants for i in node.input):
+            continue
+        weight, scale, zero = (constants[i] for i in node.input)
+        axis = next((a.i for a in node.attribute if a.name == 'axis'), 1)
+        if scale.ndim:  # per channel: scale runs along ``axis``
+            shape = [1] * weight.ndim
+            shape[axis] = -1
+            scale, zero = scale.reshape(shape), zero.reshape(shape)
+        info = np.iinfo(zero.dtype)
+        levels = np.clip(np.round(weight / scale) + zero.astype(np.int32), info.min, info.max)
+        graph.initializer.append(numpy_helper.from_array(levels.astype(zero.dtype),
+                                                         node.output[0]))
+        folded.append(node)
+    for node in folded:
+        graph.node.remove(node)
+    used = {name for n in graph.node for name in n.input}
+    for node in [n for n in graph.node if n.op_type == 'Constant' and n.output[0] not in used]:
+        graph.node.remove(node)
+    onnx.save(proto, str(path), save_as_external_data=False)
+    return len(folded)
 
 
 def finish(trainer):
