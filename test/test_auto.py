@@ -166,6 +166,33 @@ def test_every_candidate_runs_natively_and_says_why():
                 assert isinstance(choice, Choice) and choice.reason
 
 
+SIBLING = ModelFacts(int8_sibling=ModelFacts(
+    onnx=True, precision='int8', int8_activations='u8', path='m_int8.onnx'))
+
+
+@pytest.mark.parametrize('cpu', [AVX2, ZEN4, ALDER, RPI4], ids=['zen3', 'zen4', 'alder', 'rpi4'])
+def test_a_checkpoints_passing_int8_sibling_goes_first_without_amx(cpu):
+    choice = auto.candidates(_machine(cpu), SIBLING)[0]
+    assert (choice.backend, choice.precision) == ('onnxruntime', 'int8')
+    assert choice.model == 'm_int8.onnx'
+
+
+def test_with_amx_the_int8_sibling_comes_after_openvino_bf16():
+    found = [(c.backend, c.precision) for c in auto.candidates(_machine(AMX), SIBLING)]
+    assert found[:3] == [('openvino', 'bf16'), ('onnxruntime', 'int8'), ('torch', 'bf16')]
+
+
+def test_the_int8_sibling_is_left_out_when_it_fails_or_the_request_excludes_it():
+    failing = ModelFacts(int8_sibling=ModelFacts(
+        onnx=True, precision='int8', int8_activations='u8', int8_refusal='50 vs 52'))
+    for facts, kwargs in ((failing, {}), (SIBLING, {'precision': 'fp32'}),
+                          (SIBLING, {'backend': 'openvino'}), (SIBLING, {'precision': 'bf16'})):
+        found = auto.candidates(_machine(ZEN4), facts, **kwargs)
+        assert all(c.precision != 'int8' for c in found)
+    assert _first(_machine(ZEN4), SIBLING, precision='int8') == ('onnxruntime', 'cpu', 'int8')
+    assert _first(_machine(ZEN4, [H100]), SIBLING) == ('torch', 'cuda', 'fp16')
+
+
 # -- in the Segmenter, on this machine ----------------------------------------------------------
 
 def test_segmenter_auto_takes_the_rules_first_choice_here(checkpoint, tmp_path):
@@ -211,3 +238,51 @@ def test_an_explicit_precision_nothing_runs_natively_gets_the_probes_reason():
         assert auto.refusal(avx2, 'auto', 'auto', precision) is None
     with pytest.raises(NoChoiceError, match='no native bf16'):
         auto.candidates(avx2, ModelFacts(), precision='bf16')
+
+
+def _demo_with_sibling(tmp_path, **changes):
+    """Copy the demo checkpoint and its int8 file to ``tmp_path``, with metadata changes."""
+    import shutil
+    import onnx
+    from bisenet_ros.resources import demo_model_path
+    from bisenet_ros.runtime.export import read_metadata, set_metadata
+    demo = demo_model_path()
+    sibling = demo.with_name(f'{demo.stem}_int8.onnx')
+    if not sibling.is_file():
+        pytest.skip(f'{sibling} is not installed')
+    needs('onnxruntime', 'int8')
+    shutil.copy(demo, tmp_path / 'demo.safetensors')
+    proto = onnx.load(str(sibling))
+    set_metadata(proto, dict(read_metadata(sibling), **changes))
+    onnx.save(proto, str(tmp_path / 'demo_int8.onnx'))
+    return tmp_path / 'demo.safetensors'
+
+
+def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_path):
+    checkpoint = _demo_with_sibling(tmp_path)
+    segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+                          cache_dir=tmp_path / 'cache', threads=1)
+    sibling = ModelFacts(onnx=True, precision='int8', int8_activations='u8',
+                         path=str(tmp_path / 'demo_int8.onnx'))
+    expected = auto.candidates(hardware.probe(), ModelFacts(int8_sibling=sibling))[0]
+    assert segmenter.auto_choice == expected
+    if expected.precision == 'int8':
+        assert Path(segmenter.info.path) == tmp_path / 'demo_int8.onnx'
+        assert segmenter.segment([np.zeros((36, 48, 3), np.uint8)])[0].labels.shape == (36, 48)
+    # Requests it cannot serve: another size, confidence, logits; an explicit precision.
+    for kwargs in ({'input_size': (256, 128)}, {'confidence': True},
+                   {'label_resize': 'logits'}, {'precision': 'fp32'}):
+        options = dict({'backend': 'auto', 'device': 'auto', 'precision': 'auto'}, **kwargs)
+        other = Segmenter(checkpoint, cache_dir=tmp_path / 'cache', threads=1, **options)
+        assert other.auto_choice.precision != 'int8'
+        assert Path(other.info.path) != tmp_path / 'demo_int8.onnx'
+
+
+@pytest.mark.parametrize('changes', [{'int8_parent_sha256': '0' * 64},
+                                     {'int8_parent_sha256': None}],
+                         ids=['another-checkpoint', 'no-parent-recorded'])
+def test_an_int8_file_not_made_from_this_checkpoint_is_never_its_sibling(tmp_path, changes):
+    checkpoint = _demo_with_sibling(tmp_path, **changes)
+    segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+                          cache_dir=tmp_path / 'cache', threads=1)
+    assert segmenter.auto_choice.precision != 'int8'

@@ -24,9 +24,10 @@ import sys
 import threading
 import time
 
+from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.tools import bags
 from bisenet_ros.tools.fleet import discovery
-from bisenet_ros.tools.fleet.settings import file_digest, RunSettings
+from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.segment_fleet import main, segment_bags
 import cv2
 import numpy as np
@@ -182,7 +183,7 @@ def test_a_worker_killed_mid_run_has_its_task_redone_and_every_frame_written_onc
     # A bigger network input makes each chunk last long enough to be cut off.
     settings = RunSettings(model=checkpoint, threads=1, input_size=(512, 256),
                            outputs=('labels',))
-    identity = settings.identity(file_digest(checkpoint), settings.input_size)
+    identity = settings.identity(file_sha256(checkpoint), settings.input_size)
     workers = RayWorkers(settings, 2, retries=2)
     victim = workers.pids()[0]
     out = tmp_path / 'out'

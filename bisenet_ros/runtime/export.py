@@ -22,6 +22,7 @@ W with a dynamic batch, and carries the checkpoint's metadata (classes,
 palette, mean/std, input size) so it loads alone.
 """
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -96,6 +97,15 @@ def export_onnx(model, metadata, path, input_size, outputs='logits', precision='
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path), save_as_external_data=False)
     return path
+
+
+def file_sha256(path):
+    """Return the SHA-256 hex digest of the file at ``path``."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def set_metadata(proto, metadata):

@@ -37,7 +37,7 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import auto, hardware
 from bisenet_ros.runtime.auto import AUTO, ModelFacts
 from bisenet_ros.runtime.backends import BackendUnavailableError, check_choice
-from bisenet_ros.runtime.export import export_verified, read_metadata
+from bisenet_ros.runtime.export import export_verified, file_sha256, read_metadata
 from bisenet_ros.runtime.options import (BACKENDS, DEVICES, LABEL_RESIZE, PRECISIONS,
                                          RESIZE_POLICIES)
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE,
@@ -62,11 +62,7 @@ class SegmentationResult:
 
 
 def _file_digest(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_sha256(path)[:16]
 
 
 def _frames_digest(images):
@@ -110,9 +106,11 @@ class Segmenter:
                    'arch': arch, 'channels_last': channels_last,
                    'int8_min_agreement': int8_min_agreement, 'input_size': input_size}
         automatic = AUTO in (backend, device, precision)
-        choices = (self._auto_candidates(backend, device, precision, int8_min_agreement)
+        choices = (self._auto_candidates(backend, device, precision, options)
                    if automatic else [auto.Choice(backend, device, precision, 'as given')])
+        given = self.model_path
         for index, choice in enumerate(choices):
+            self.model_path = Path(choice.model) if choice.model else given
             try:
                 self._open(choice.backend, choice.device, choice.precision, **options)
             except BackendUnavailableError as exc:
@@ -130,6 +128,38 @@ class Segmenter:
             return
 
     @staticmethod
+    def _onnx_facts(path, backend, gate):
+        """Return auto's facts of an .onnx file, its int8 evidence judged where it would run."""
+        metadata = read_metadata(path)
+        runtime = auto.int8_backend(metadata.get('int8_activations', 'u8'), backend)
+        return ModelFacts.from_onnx_metadata(
+            metadata, int8_shortfall(metadata, gate, runtime=runtime), path)
+
+    def _int8_sibling(self, backend, gate, options):
+        """
+        Return the facts of the checkpoint's ``<stem>_int8.onnx``, if it can serve; else None.
+
+        It must come from this checkpoint (the digest it records) and serve
+        the request: labels only, at the input size asked for (else the
+        checkpoint's own), resized to it.
+        """
+        path = self.model_path.with_name(f'{self.model_path.stem}_int8.onnx')
+        if not path.is_file():
+            return None
+        metadata = read_metadata(path)
+        wanted_size = options['input_size']
+        if wanted_size is None:  # the checkpoint's own size: the sibling must not change it
+            wanted_size = load_checkpoint(self.model_path, arch=options['arch'])[1].input_size
+        if (metadata.get('int8_parent_sha256') != file_sha256(self.model_path)
+                or metadata.get('outputs') != 'labels' or options['confidence']
+                or options['label_resize'] == 'logits' or options['resize'] == 'native'
+                or (wanted_size is not None
+                    and list(wanted_size) != list(metadata.get('input_size', [])))):
+            LOG.debug('auto: %s does not serve this request', path)
+            return None
+        return self._onnx_facts(path, backend, gate)
+
+    @staticmethod
     def _resolve_model_path(model_path):
         if model_path is None:
             model_path = demo_model_path()
@@ -140,15 +170,14 @@ class Segmenter:
                      '(CamVid-trained, research and personal use only)', model_path)
         return Path(model_path)
 
-    def _auto_candidates(self, backend, device, precision, int8_min_agreement):
+    def _auto_candidates(self, backend, device, precision, options):
         """Return auto's candidates for this model file and machine, best first."""
         probe = hardware.probe()
-        facts = ModelFacts()
+        gate = float(options['int8_min_agreement'])
         if self.model_path.suffix == '.onnx':
-            metadata = read_metadata(self.model_path)
-            runtime = auto.int8_backend(metadata.get('int8_activations', 'u8'), backend)
-            facts = ModelFacts.from_onnx_metadata(metadata, int8_shortfall(
-                metadata, float(int8_min_agreement), runtime=runtime))
+            facts = self._onnx_facts(self.model_path, backend, gate)
+        else:
+            facts = ModelFacts(int8_sibling=self._int8_sibling(backend, gate, options))
         if precision is None:  # the model file's own precision, else fp32
             precision = facts.precision
         tensorrt = False

@@ -38,9 +38,10 @@ import time
 
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.tools import bags
 from bisenet_ros.tools.fleet import discovery
-from bisenet_ros.tools.fleet.settings import file_digest, RunSettings
+from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
 from bisenet_ros.tools.samples import generated_scene
 from bisenet_ros.tools.segment_fleet import segment_bags
@@ -131,7 +132,7 @@ def main(argv=None):
     model = args.model or demo_model_path()
     base = RunSettings(model=model, input_size=tuple(args.input_size), outputs=('labels',),
                        copy_inputs=False)
-    identity = base.identity(file_digest(model), base.input_size)
+    identity = base.identity(file_sha256(model), base.input_size)
     print(hardware.probe().summary())
     print(f'{args.bags} bags x {args.frames} frames of 640x360, network input '
           f'{args.input_size[0]}x{args.input_size[1]}, labels only')

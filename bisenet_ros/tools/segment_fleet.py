@@ -47,6 +47,7 @@ import uuid
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError
+from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.runtime.options import AUTO, DEFAULT_MAX_PIXELS
 from bisenet_ros.tools import bags
 from bisenet_ros.tools import inputs
@@ -54,7 +55,7 @@ from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet import output_bags
 from bisenet_ros.tools.fleet.chunks import ChunkTask, split_span
 from bisenet_ros.tools.fleet.report import BagRun, write_report
-from bisenet_ros.tools.fleet.settings import file_digest, RunSettings
+from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
 from bisenet_ros.tools.segment import add_segmenter_arguments, OUTPUTS, segmenter_from_args
 from bisenet_ros.tools.segment_bag import BagSegmentation
@@ -302,7 +303,7 @@ def main(argv=None):
             start_workers, settings, count = _ray_workers(args, settings, out_root)
         else:
             start_workers, count = (lambda paths: LocalWorkers(settings, seg)), 1
-        digest = file_digest(args.model or demo_model_path())
+        digest = file_sha256(args.model or demo_model_path())
         identity = settings.identity(digest, seg.input_size)
         bag_runs = segment_bags(found, out_root, settings, identity, start_workers,
                                 args.chunk_frames)

@@ -33,7 +33,7 @@ The choices, each for an int8 graph that really runs int8 in both runtimes:
 
 from pathlib import Path
 
-from bisenet_ros.runtime.export import export_onnx, export_verified
+from bisenet_ros.runtime.export import export_onnx, export_verified, file_sha256
 from bisenet_ros.runtime.processing import Normaliser, prepare_batch
 from bisenet_ros.runtime.quantize import int8_measurement
 from bisenet_ros.training.datasets import build_dataset, DATASET_CLASS_NAMES
@@ -224,8 +224,9 @@ def finish(trainer):
     parent_path = trainer.out_dir / 'parent_fp32.onnx'
     parent, info = load_checkpoint(cfg['init'])
     export_verified(parent, info, parent_path, size, 'labels')
-    export_int8(trainer.model, trainer.metadata(None), output, size, 'labels',
-                trainer.weight_bits)
+    # The checkpoint it came from, so a Segmenter given that checkpoint can find it.
+    meta = dict(trainer.metadata(None), int8_parent_sha256=file_sha256(cfg['init']))
+    export_int8(trainer.model, meta, output, size, 'labels', trainer.weight_bits)
     if trainer.val_set is None:
         trainer.log(f'wrote {output} without evidence (no val split): the int8 gate refuses it '
                     'until bisenet-export --check FILE --data ROOT --write measures it')

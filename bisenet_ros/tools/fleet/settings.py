@@ -21,7 +21,6 @@ Segmenter is built by the same function in the driver and in every worker.
 """
 
 import dataclasses
-import hashlib
 from pathlib import Path
 
 from bisenet_ros import __version__
@@ -79,12 +78,3 @@ class RunSettings:
             'max_image_pixels': self.max_image_pixels,
             'version': __version__,
         }
-
-
-def file_digest(path):
-    """Return the SHA-256 hex digest of the file at ``path``."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as stream:
-        for block in iter(lambda: stream.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
