@@ -48,7 +48,7 @@ setup(
     name=PACKAGE,
     version='0.1.0',
     packages=find_packages(exclude=['test']),
-    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.md',
+    package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.onnx', 'weights/*.md',
                             'weights/LICENSE']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
