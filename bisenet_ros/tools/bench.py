@@ -247,7 +247,7 @@ def main(argv=None):
     parser.add_argument('--json', type=Path, help='also write the results as JSON here')
     parser.add_argument('--cpu-isa', choices=sorted(peaks.ISA_LIMITS),
                         help="run torch's and OpenVINO's kernels (and auto's rule) as on this "
-                             'lower class; ONNX Runtime cannot be limited and keeps all of this CPU')
+                             'lower class; ONNX Runtime cannot be limited: it keeps this CPU')
     args = parser.parse_args(argv)
     limits = peaks.ISA_LIMITS.get(args.cpu_isa, {})
     if any(os.environ.get(k) != v for k, v in limits.items()):
