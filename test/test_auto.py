@@ -177,9 +177,13 @@ def test_a_checkpoints_passing_int8_sibling_goes_first_without_amx(cpu):
     assert choice.model == 'm_int8.onnx'
 
 
-def test_with_amx_the_int8_sibling_comes_after_openvino_bf16():
+def test_with_amx_an_onnxruntime_sibling_comes_after_openvino_bf16_an_openvino_one_first():
     found = [(c.backend, c.precision) for c in auto.candidates(_machine(AMX), SIBLING)]
     assert found[:3] == [('openvino', 'bf16'), ('onnxruntime', 'int8'), ('torch', 'bf16')]
+    s8 = ModelFacts(int8_sibling=ModelFacts(onnx=True, precision='int8',
+                                            int8_activations='s8', path='m_int8.onnx'))
+    assert _first(_machine(AMX), s8) == ('openvino', 'cpu', 'int8')
+    assert _first(_machine(AVX2), s8) == ('openvino', 'cpu', 'int8')
 
 
 def test_the_int8_sibling_is_left_out_when_it_fails_or_the_request_excludes_it():

@@ -39,10 +39,12 @@ passes ``int8_min_agreement``; auto never quantises a checkpoint (that needs
 the user's frames). A checkpoint may have such a file beside it
 (``<stem>_int8.onnx``, made from that very file: its digest is recorded in
 it); when its evidence passes for its backend and it serves the request (its
-input size, labels only), it goes first on the CPU, or after openvino bf16
-where the CPU has AMX (measured on the demonstration model, 480x352: int8 in ONNX
-Runtime 2.7x vs openvino bf16 2.3x on Zen 4; bf16 6.9x vs int8 3.1x on AMX;
-int8 2.1-2.3x vs fp32 1.4x on AVX2). bf16 and fp16 need no per-model evidence: bf16 keeps
+input size, labels only), it goes first on the CPU, except that an ONNX
+Runtime (u8) file goes after openvino bf16 where the CPU has AMX. Measured
+over torch eager fp32: Zen 4, demonstration model at 480x352, openvino int8
+3.9x, onnxruntime int8 2.6x, openvino bf16 2.3x; AMX, 1024x512, openvino int8
+8.6x, openvino bf16 6.9x, onnxruntime int8 3.1x; AVX2 code paths, openvino
+int8 2.4-2.5x, fp32 1.3-1.6x. bf16 and fp16 need no per-model evidence: bf16 keeps
 fp32's exponent range, so only rounding changes (~3 significant digits, within
 the agreement measured on both reference networks), and fp16 runs under
 autocast or TensorRT, which keep softmax and reductions in fp32; BiSeNet's
@@ -165,9 +167,9 @@ def _cpu_choices(hw, facts, backend, precision):
         wanted = int8_backend(sibling.int8_activations)
         if backend in (AUTO, wanted) and _runs(hw, wanted, 'cpu', 'int8'):
             # Behind openvino bf16 only where AMX makes it the faster (see the rule above).
-            amx = 'amx' in hw.cpu.features
+            behind = 'amx' in hw.cpu.features and wanted == 'onnxruntime'
             at = sum(c == choices[0] and (c.backend, c.precision) == ('openvino', 'bf16')
-                     for c in choices) if amx else 0
+                     for c in choices) if behind else 0
             choices.insert(at, Choice(wanted, 'cpu', 'int8',
                                       f'{cpu}: the int8 file beside the checkpoint, its '
                                       'evidence passed', model=sibling.path))
