@@ -252,9 +252,8 @@ def _demo_with_sibling(tmp_path, **changes):
     from bisenet_ros.runtime.export import read_metadata, set_metadata
     demo = demo_model_path()
     sibling = demo.with_name(f'{demo.stem}_int8.onnx')
-    if not sibling.is_file():
-        pytest.skip(f'{sibling} is not installed')
-    needs('onnxruntime', 'int8')
+    assert sibling.is_file(), f'{sibling} is missing: the package ships it'
+    needs(auto.int8_backend(read_metadata(sibling)['int8_activations']), 'int8')
     shutil.copy(demo, tmp_path / 'demo.safetensors')
     proto = onnx.load(str(sibling))
     set_metadata(proto, dict(read_metadata(sibling), **changes))
@@ -266,8 +265,9 @@ def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_pat
     checkpoint = _demo_with_sibling(tmp_path)
     segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                           cache_dir=tmp_path / 'cache', threads=1)
-    sibling = ModelFacts(onnx=True, precision='int8', int8_activations='u8',
-                         path=str(tmp_path / 'demo_int8.onnx'))
+    from bisenet_ros.runtime.export import read_metadata
+    sibling = ModelFacts.from_onnx_metadata(read_metadata(tmp_path / 'demo_int8.onnx'),
+                                            path=tmp_path / 'demo_int8.onnx')
     expected = auto.candidates(hardware.probe(), ModelFacts(int8_sibling=sibling))[0]
     assert segmenter.auto_choice == expected
     if expected.precision == 'int8':
