@@ -44,7 +44,7 @@ from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE
                                             labels_at_source, Normaliser, place,
                                             prepare_batch, validate_image)
 from bisenet_ros.runtime.quantize import (ACTIVATIONS, default_weight_bits, int8_measurement,
-                                          int8_shortfall, quantize_int8)
+                                          int8_shortfall, QAT_MAX_MIOU_DROP, quantize_int8)
 import cv2
 import numpy as np
 import torch
@@ -303,10 +303,12 @@ class Segmenter:
             raise ValueError(f'{self.info.path}: {shortfall}')
         if meta.get('int8_agreement') is None:
             LOG.warning('int8 model without a measured agreement, run unchecked')
+        elif meta.get('int8_method') == 'qat' and min_agreement > 0:
+            LOG.info('%s (the gate: at most %.1f point below)',
+                     int8_measurement(meta, self.backend.name), 100 * QAT_MAX_MIOU_DROP)
         else:
             LOG.info('%s (int8_min_agreement %.2f %%)',
-                     int8_measurement(meta, self.backend.name),
-                     100 * min_agreement)
+                     int8_measurement(meta, self.backend.name), 100 * min_agreement)
 
     def _exported(self, model, precision, calibration_images, backend):
         """Return a cached ONNX export of the checkpoint for this size and precision."""
