@@ -113,6 +113,24 @@ def test_qat_starts_from_a_network_that_agrees_with_its_parent(bits):
     assert agreement >= 0.85, f'{bits}-bit weights: {agreement:.1%} agreement before training'
 
 
+def test_float_ends_leave_the_image_and_class_convolutions_unquantised():
+    # --qat-float-ends: the convolutions reading RGB and the classifier keep float weights.
+    _needs_nncf()
+    from bisenet_ros.checkpoint import load_checkpoint
+    from bisenet_ros.training.qat import (_weight_quantizers, float_end_layers,
+                                          quantize_for_training)
+    model, info = load_checkpoint(demo_model_path())
+    ends = float_end_layers(model, info.num_classes)
+    assert ends == ['detail.S1.0.conv', 'segment.S1S2.conv.conv', 'head.conv_out.1']
+    frames = _camvid_frames('train', 2, info)
+    all_int8 = len(list(_weight_quantizers(quantize_for_training(
+        load_checkpoint(demo_model_path())[0], frames, 7))))
+    kept = [name for name, _ in _weight_quantizers(quantize_for_training(
+        model, frames, 7, ends))]
+    assert len(kept) == all_int8 - len(ends)
+    assert not [name for name in kept for end in ends if end.replace('.', '/') in name]
+
+
 def test_qat_file_runs_int8_convolutions_in_onnxruntime(qat_file, tmp_path):
     import onnxruntime as ort
     options = ort.SessionOptions()

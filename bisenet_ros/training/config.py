@@ -62,6 +62,8 @@ DEFAULTS = {
     # Quantisation-aware fine-tuning of --init (NNCF); 7-bit weights where the CPU lacks VNNI.
     'qat': False,
     'qat_weight_bits': 'auto',
+    # Keep the convolutions that read the image and the classifier in float (see qat.py).
+    'qat_float_ends': False,
 }
 
 

@@ -133,6 +133,7 @@ class Trainer:
             palette=tuple(tuple(c) for c in self.palette), mean=tuple(self.mean),
             std=tuple(self.std), input_size=tuple(cfg['input_size']))
         self.weight_bits = None
+        self.float_layers = []
         if cfg['qat']:
             self._start_qat(init_info)
         self.model.to(self.device)
@@ -169,7 +170,8 @@ class Trainer:
     def _start_qat(self, init_info):
         """Quantise the loaded network for QAT: fp32 maths, NNCF quantisers, chosen weight bits."""
         from bisenet_ros.runtime.quantize import default_weight_bits
-        from bisenet_ros.training.qat import calibration_frames, quantize_for_training
+        from bisenet_ros.training.qat import (calibration_frames, float_end_layers,
+                                              quantize_for_training)
         if init_info is None:
             raise ValueError('--qat fine-tunes a trained network: give it --init CHECKPOINT')
         if self.cfg['output'] and not str(self.cfg['output']).endswith('.onnx'):
@@ -181,9 +183,13 @@ class Trainer:
         self.cfg['channels_last'] = False
         bits = self.cfg['qat_weight_bits']
         self.weight_bits = default_weight_bits() if bits == 'auto' else int(bits)
+        # The auxiliary heads are not exported: only the inference network's layers count.
+        self.float_layers = [name for name in float_end_layers(self.model, self.cfg['num_classes'])
+                             if self.cfg['qat_float_ends'] and not name.startswith(AUX_PREFIXES)]
         self.model = quantize_for_training(self.model, calibration_frames(self.cfg, init_info),
-                                           self.weight_bits)
-        self.log(f'QAT: NNCF quantisers inserted, {self.weight_bits}-bit weights')
+                                           self.weight_bits, self.float_layers)
+        self.log(f'QAT: NNCF quantisers inserted, {self.weight_bits}-bit weights'
+                 + (f', float: {", ".join(self.float_layers)}' if self.float_layers else ''))
 
     # ---- state -------------------------------------------------------------------------
 
