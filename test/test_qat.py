@@ -114,14 +114,14 @@ def test_qat_starts_from_a_network_that_agrees_with_its_parent(bits):
 
 
 def test_float_ends_leave_the_image_and_class_convolutions_unquantised():
-    # --qat-float-ends: the convolutions reading RGB and the classifier keep float weights.
+    # --qat-float-ends: the blocks reading RGB and the classifier keep float weights.
     _needs_nncf()
     from bisenet_ros.checkpoint import load_checkpoint
     from bisenet_ros.training.qat import (_weight_quantizers, float_end_layers,
                                           quantize_for_training)
     model, info = load_checkpoint(demo_model_path())
     ends = float_end_layers(model, info.num_classes)
-    assert ends == ['detail.S1.0.conv', 'segment.S1S2.conv.conv', 'head.conv_out.1']
+    assert ends == ['detail.S1.0', 'segment.S1S2.conv', 'head.conv_out']
     frames = _camvid_frames('train', 2, info)
     all_int8 = len(list(_weight_quantizers(quantize_for_training(
         load_checkpoint(demo_model_path())[0], frames, 7))))
