@@ -23,6 +23,7 @@ for machines this one is not.
 
 from pathlib import Path
 
+from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import auto, BackendUnavailableError, hardware, Segmenter
 from bisenet_ros.runtime.auto import Choice, ModelFacts, NoChoiceError
 from helpers import needs
@@ -248,7 +249,6 @@ def _demo_with_sibling(tmp_path, **changes):
     """Copy the demo checkpoint and its int8 file to ``tmp_path``, with metadata changes."""
     import shutil
     import onnx
-    from bisenet_ros.resources import demo_model_path
     from bisenet_ros.runtime.export import read_metadata, set_metadata
     demo = demo_model_path()
     sibling = demo.with_name(f'{demo.stem}_int8.onnx')
@@ -290,3 +290,20 @@ def test_an_int8_file_not_made_from_this_checkpoint_is_never_its_sibling(tmp_pat
     segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                           cache_dir=tmp_path / 'cache', threads=1)
     assert segmenter.auto_choice.precision != 'int8'
+
+
+def test_an_int8_file_named_for_the_input_size_asked_serves_that_size(tmp_path):
+    import shutil
+    checkpoint = _demo_with_sibling(tmp_path)
+    demo = demo_model_path()
+    sized = demo.with_name(f'{demo.stem}_int8_1024x512.onnx')
+    assert sized.is_file(), f'{sized} is missing: the package ships it'
+    shutil.copy(sized, tmp_path / 'demo_int8_1024x512.onnx')
+    chosen = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+                       input_size=(1024, 512), cache_dir=tmp_path / 'cache', threads=1)
+    if chosen.auto_choice.precision == 'int8':  # where the rule ranks int8 first
+        assert Path(chosen.info.path) == tmp_path / 'demo_int8_1024x512.onnx'
+    assert chosen.input_size == (1024, 512)
+    other = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+                      input_size=(640, 320), cache_dir=tmp_path / 'cache', threads=1)
+    assert other.auto_choice.precision != 'int8'

@@ -137,17 +137,24 @@ class Segmenter:
 
     def _int8_sibling(self, backend, gate, options):
         """
-        Return the facts of the checkpoint's ``<stem>_int8.onnx``, if it can serve; else None.
+        Return the facts of the checkpoint's int8 file, if one can serve; else None.
+
+        ``<stem>_int8_<W>x<H>.onnx`` for the input size asked, else ``<stem>_int8.onnx``.
 
         It must come from this checkpoint (the digest it records) and serve
         the request: labels only, at the input size asked for (else the
         checkpoint's own), resized to it.
         """
-        path = self.model_path.with_name(f'{self.model_path.stem}_int8.onnx')
-        if not path.is_file():
+        wanted_size = options['input_size']
+        stem = self.model_path.stem
+        paths = [self.model_path.with_name(f'{stem}_int8.onnx')]
+        if wanted_size is not None:  # one file per input size: <stem>_int8_<W>x<H>.onnx
+            paths.insert(0, self.model_path.with_name(
+                f'{stem}_int8_{wanted_size[0]}x{wanted_size[1]}.onnx'))
+        path = next((p for p in paths if p.is_file()), None)
+        if path is None:
             return None
         metadata = read_metadata(path)
-        wanted_size = options['input_size']
         if wanted_size is None:  # the checkpoint's own size: the sibling must not change it
             wanted_size = load_checkpoint(self.model_path, arch=options['arch'])[1].input_size
         if (metadata.get('int8_parent_sha256') != file_sha256(self.model_path)
