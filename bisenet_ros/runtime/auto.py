@@ -167,9 +167,9 @@ def _cpu_choices(hw, facts, backend, precision):
         wanted = int8_backend(sibling.int8_activations)
         if backend in (AUTO, wanted) and _runs(hw, wanted, 'cpu', 'int8'):
             # Behind openvino bf16 only where AMX makes it the faster (see the rule above).
-            behind = 'amx' in hw.cpu.features and wanted == 'onnxruntime'
-            at = sum(c == choices[0] and (c.backend, c.precision) == ('openvino', 'bf16')
-                     for c in choices) if behind else 0
+            behind = ('amx' in hw.cpu.features and wanted == 'onnxruntime' and choices
+                      and (choices[0].backend, choices[0].precision) == ('openvino', 'bf16'))
+            at = 1 if behind else 0
             choices.insert(at, Choice(wanted, 'cpu', 'int8',
                                       f'{cpu}: the int8 file beside the checkpoint, its '
                                       'evidence passed', model=sibling.path))

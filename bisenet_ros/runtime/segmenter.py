@@ -145,6 +145,10 @@ class Segmenter:
         the request: labels only, at the input size asked for (else the
         checkpoint's own), resized to it.
         """
+        # An int8 file gives labels only, at its fixed size: nothing to read otherwise.
+        if (options['confidence'] or options['label_resize'] == 'logits'
+                or options['resize'] == 'native'):
+            return None
         wanted_size = options['input_size']
         stem = self.model_path.stem
         paths = [self.model_path.with_name(f'{stem}_int8.onnx')]
@@ -155,14 +159,14 @@ class Segmenter:
         if path is None:
             return None
         metadata = read_metadata(path)
+        if (metadata.get('outputs') != 'labels'
+                or metadata.get('int8_parent_sha256') != file_sha256(self.model_path)):
+            LOG.debug('auto: %s is not a labels file made from %s', path, self.model_path)
+            return None
         if wanted_size is None:  # the checkpoint's own size: the sibling must not change it
             wanted_size = load_checkpoint(self.model_path, arch=options['arch'])[1].input_size
-        if (metadata.get('int8_parent_sha256') != file_sha256(self.model_path)
-                or metadata.get('outputs') != 'labels' or options['confidence']
-                or options['label_resize'] == 'logits' or options['resize'] == 'native'
-                or (wanted_size is not None
-                    and list(wanted_size) != list(metadata.get('input_size', [])))):
-            LOG.debug('auto: %s does not serve this request', path)
+        if wanted_size is not None and list(wanted_size) != list(metadata.get('input_size', [])):
+            LOG.debug('auto: %s is not made for input %s', path, wanted_size)
             return None
         return self._onnx_facts(path, backend, gate)
 

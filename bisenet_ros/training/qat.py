@@ -35,8 +35,8 @@ The choices, each for an int8 graph that really runs int8 in both runtimes:
 - The classifier is kept, so the data must label the checkpoint's classes.
 - ``float_ends`` (``--qat-float-ends``) keeps the convolutions that read the
   RGB image and the classifier in float: measured on the demonstration model
-  at 1024x512, all-int8 lost 1.24 val mIoU points, this 0.84-0.87, for 5 %
-  of the speed in OpenVINO on AVX2 code paths (2.96x vs 3.11x over torch).
+  at 1024x512, all-int8 lost 1.24 val mIoU points, this 0.71-0.75, for a few
+  % of the speed in OpenVINO on AVX2 code paths (2.91x vs 2.97-3.11x over torch).
   The blocks are named in the file's metadata (``int8_float_layers``).
 """
 
@@ -112,7 +112,7 @@ def float_end_layers(model, num_classes):
     The block (the conv's parent: conv + BN + ReLU, or the head's conv stack) is
     kept whole: measured on the demonstration model at 1024x512, leaving only the
     convolutions float lost more (1.33-1.36 points) than all-int8 (1.24), since their
-    outputs were still quantised; whole blocks lost 0.84-0.87. A conv that is a
+    outputs were still quantised; whole blocks lost 0.71-0.75. A conv that is a
     direct child of a large module (ResNet's conv1) is kept alone.
     """
     blocks = []

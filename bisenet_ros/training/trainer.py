@@ -183,9 +183,11 @@ class Trainer:
         self.cfg['channels_last'] = False
         bits = self.cfg['qat_weight_bits']
         self.weight_bits = default_weight_bits() if bits == 'auto' else int(bits)
-        # The auxiliary heads are not exported: only the inference network's layers count.
-        self.float_layers = [name for name in float_end_layers(self.model, self.cfg['num_classes'])
-                             if self.cfg['qat_float_ends'] and not name.startswith(AUX_PREFIXES)]
+        if self.cfg['qat_float_ends']:
+            # The auxiliary heads are not exported: only the inference network's layers count.
+            self.float_layers = [name for name in float_end_layers(self.model,
+                                                                   self.cfg['num_classes'])
+                                 if not name.startswith(AUX_PREFIXES)]
         self.model = quantize_for_training(self.model, calibration_frames(self.cfg, init_info),
                                            self.weight_bits, self.float_layers)
         self.log(f'QAT: NNCF quantisers inserted, {self.weight_bits}-bit weights'
