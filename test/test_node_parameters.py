@@ -27,8 +27,11 @@ import pytest
 def test_every_choice_parameter_declares_its_choices():
     for name, choices in CHOICES.items():
         _, descriptor = STRUCTURAL_PARAMETERS[name]
-        assert descriptor.additional_constraints == 'one of: ' + ', '.join(choices)
+        shown = ', '.join(choice or "''" for choice in choices)  # '' stays visible
+        assert descriptor.additional_constraints == 'one of: ' + shown
     assert 'openvino' in CHOICES['backend'] and '' in CHOICES['precision']
+    assert STRUCTURAL_PARAMETERS['precision'][1].additional_constraints.startswith(
+        "one of: '', auto")
 
 
 @pytest.mark.parametrize('name, value, state, reason', [

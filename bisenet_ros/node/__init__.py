@@ -51,9 +51,21 @@ package imports no ROS: ``main`` loads the node when it runs.
 from bisenet_ros.node.interface import NODE_NAME
 
 
-def main(args=None):
-    """Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start."""
+def main(args=None, prog=None):
+    """
+    Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start.
+
+    ``args`` is a whole command line, program name first (``sys.argv`` when
+    None), as rclpy takes it. ``--help`` prints the usage, parameters and
+    topics and returns 0 without starting ROS; another argument outside
+    ``--ros-args`` returns 2.
+    """
     import signal
+    import sys
+    from bisenet_ros.node.usage import check_command_line
+    code = check_command_line(sys.argv if args is None else args, prog)
+    if code is not None:
+        return code
     received = []
     # From the first moment (the imports below load torch) to the last, a signal
     # is only noted: none becomes an exception, so no second Ctrl-C can cut the

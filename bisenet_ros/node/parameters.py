@@ -36,7 +36,8 @@ _CAMERA_RE = re.compile(r'^[A-Za-z][A-Za-z0-9_]*(/[A-Za-z][A-Za-z0-9_]*)*$')
 
 def _choice(description, choices):
     return ParameterDescriptor(description=description,
-                               additional_constraints='one of: ' + ', '.join(choices))
+                               additional_constraints='one of: ' + ', '.join(
+                                   choice or "''" for choice in choices))
 
 
 def _int_range(description, low, high, step=1):
