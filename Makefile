@@ -21,8 +21,10 @@ $(STAMP): setup.py constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e '.[all,test]'
 	touch $(STAMP)
 
-# vision_msgs, composition_interfaces, launch and launch_ros, built from ../shared/ros
-# (the registry lacks them); a no-op while their sources and constraints.txt are unchanged.
+# vision_msgs, composition_interfaces, launch, launch_ros, ros2cli (the `ros2` command) and
+# rosidl_runtime_py, built from ../shared/ros (the registry lacks them), and bisenet_ros in the
+# venv's ament index, which `. .venv/bin/activate` puts on AMENT_PREFIX_PATH; a no-op while
+# their sources and constraints.txt are unchanged.
 ros-extras: $(STAMP)
 	$(PY) test/install_ros_extras.py
 
