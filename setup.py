@@ -75,18 +75,7 @@ setup(
     entry_points={
         'console_scripts': [
             'segmentation_node = bisenet_ros.node:main',
-            'bisenet-segment = bisenet_ros.tools.segment:main',
-            'bisenet-segment-fleet = bisenet_ros.tools.segment_fleet:main',
-            'bisenet-export = bisenet_ros.tools.export:main',
-            'bisenet-bench = bisenet_ros.tools.bench:main',
-            'bisenet-train = bisenet_ros.tools.train:main',
-            'bisenet-evaluate = bisenet_ros.tools.evaluate:main',
-            'bisenet-record = bisenet_ros.tools.record:main',
-            'bisenet-play = bisenet_ros.tools.play:main',
-            'bisenet-demo = bisenet_ros.tools.demo:main',
-            'bisenet-dds-check = bisenet_ros.tools.dds_check:main',
-            'bisenet-bench-node = bisenet_ros.tools.bench_node:main',
-            'bisenet-info = bisenet_ros.tools.info:main',
+            'bisenet = bisenet_ros.cli:main',
         ],
     },
 )

@@ -19,7 +19,7 @@ Shared ROS set-up (domains, environment, the in-process client) lives in
 ros_helpers.py; this adds what the recorder and player tests need besides.
 """
 
-from bisenet_ros.tools.bags import BagWriter
+from bisenet_ros.media.bags import BagWriter
 from rclpy.serialization import serialize_message
 from ros_helpers import LoggedProcess
 from sensor_msgs.msg import CameraInfo, Image

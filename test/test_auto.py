@@ -24,7 +24,7 @@ for machines this one is not.
 from pathlib import Path
 
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import auto, BackendUnavailableError, hardware, Segmenter
+from bisenet_ros.runtime import auto, BackendUnavailableError, build_segmenter, hardware
 from bisenet_ros.runtime.auto import Choice, ModelFacts, NoChoiceError
 from helpers import needs
 import numpy as np
@@ -201,7 +201,7 @@ def test_the_int8_sibling_is_left_out_when_it_fails_or_the_request_excludes_it()
 # -- in the Segmenter, on this machine ----------------------------------------------------------
 
 def test_segmenter_auto_takes_the_rules_first_choice_here(checkpoint, tmp_path):
-    segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                           input_size=(128, 64), cache_dir=tmp_path, threads=1)
     expected = auto.candidates(hardware.probe(), ModelFacts())[0]
     assert segmenter.auto_choice == expected
@@ -214,13 +214,13 @@ def test_an_export_cache_that_cannot_be_written_falls_back_to_torch(checkpoint, 
     needs('onnxruntime')
     blocked = tmp_path / 'blocked'
     blocked.write_text('a file where the cache folder would go')
-    segmenter = Segmenter(checkpoint, backend='auto', precision='fp32', input_size=(128, 64),
+    segmenter = build_segmenter(checkpoint, backend='auto', precision='fp32', input_size=(128, 64),
                           cache_dir=blocked)
     assert segmenter.auto_choice.backend == 'torch'
 
 
 def test_explicit_choices_never_go_through_auto(checkpoint, tmp_path):
-    segmenter = Segmenter(checkpoint, backend='torch', precision='fp32', input_size=(128, 64),
+    segmenter = build_segmenter(checkpoint, backend='torch', precision='fp32', input_size=(128, 64),
                           cache_dir=tmp_path)
     assert segmenter.auto_choice is None
 
@@ -229,7 +229,7 @@ def test_auto_refusal_reaches_the_caller_as_backend_unavailable(checkpoint, tmp_
     if hardware.probe().cuda:
         pytest.skip('this machine has a GPU')
     with pytest.raises(BackendUnavailableError, match='no CUDA GPU'):
-        Segmenter(checkpoint, backend='auto', device='cuda', cache_dir=tmp_path)
+        build_segmenter(checkpoint, backend='auto', device='cuda', cache_dir=tmp_path)
 
 
 def test_an_explicit_precision_nothing_runs_natively_gets_the_probes_reason():
@@ -263,7 +263,7 @@ def _demo_with_sibling(tmp_path, **changes):
 
 def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_path):
     checkpoint = _demo_with_sibling(tmp_path)
-    segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                           cache_dir=tmp_path / 'cache', threads=1)
     from bisenet_ros.runtime.export import read_metadata
     sibling = ModelFacts.from_onnx_metadata(read_metadata(tmp_path / 'demo_int8.onnx'),
@@ -277,7 +277,7 @@ def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_pat
     for kwargs in ({'input_size': (256, 128)}, {'confidence': True},
                    {'label_resize': 'logits'}, {'precision': 'fp32'}):
         options = dict({'backend': 'auto', 'device': 'auto', 'precision': 'auto'}, **kwargs)
-        other = Segmenter(checkpoint, cache_dir=tmp_path / 'cache', threads=1, **options)
+        other = build_segmenter(checkpoint, cache_dir=tmp_path / 'cache', threads=1, **options)
         assert other.auto_choice.precision != 'int8'
         assert Path(other.info.path) != tmp_path / 'demo_int8.onnx'
 
@@ -287,7 +287,7 @@ def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_pat
                          ids=['another-checkpoint', 'no-parent-recorded'])
 def test_an_int8_file_not_made_from_this_checkpoint_is_never_its_sibling(tmp_path, changes):
     checkpoint = _demo_with_sibling(tmp_path, **changes)
-    segmenter = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                           cache_dir=tmp_path / 'cache', threads=1)
     assert segmenter.auto_choice.precision != 'int8'
 
@@ -299,11 +299,11 @@ def test_an_int8_file_named_for_the_input_size_asked_serves_that_size(tmp_path):
     sized = demo.with_name(f'{demo.stem}_int8_1024x512.onnx')
     assert sized.is_file(), f'{sized} is missing: the package ships it'
     shutil.copy(sized, tmp_path / 'demo_int8_1024x512.onnx')
-    chosen = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    chosen = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                        input_size=(1024, 512), cache_dir=tmp_path / 'cache', threads=1)
     if chosen.auto_choice.precision == 'int8':  # where the rule ranks int8 first
         assert Path(chosen.info.path) == tmp_path / 'demo_int8_1024x512.onnx'
     assert chosen.input_size == (1024, 512)
-    other = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    other = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                       input_size=(640, 320), cache_dir=tmp_path / 'cache', threads=1)
     assert other.auto_choice.precision != 'int8'

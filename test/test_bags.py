@@ -23,8 +23,8 @@ back with rosbags and, independently, with the mcap library.
 import time
 
 from bag_helpers import camera_info_msg, image_msg, ToolProcess, write_camera_bag
-from bisenet_ros.tools.bags import adapt_qos, BagError, BagWriter, camera_topics
-from bisenet_ros.tools.bags import (qos_from_profile, read_image_messages, read_messages,
+from bisenet_ros.media.bags import adapt_qos, BagError, BagWriter, camera_topics
+from bisenet_ros.media.bags import (qos_from_profile, read_image_messages, read_messages,
                                     read_topics)
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
@@ -358,7 +358,7 @@ DAMAGE = ['truncated mcap', 'truncated db3', 'malformed metadata.yaml',
 
 @pytest.mark.parametrize('case', DAMAGE)
 def test_a_damaged_bag_is_one_bag_read_error_for_every_reader(tmp_path, case):
-    from bisenet_ros.tools.bags import BagReadError
+    from bisenet_ros.media.bags import BagReadError
     bag = _damaged_bag(tmp_path, case)
     with pytest.raises(BagReadError, match=f'{bag}: not a readable rosbag2'):
         read_topics(bag)

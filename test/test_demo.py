@@ -21,7 +21,7 @@ import sys
 
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
-from bisenet_ros.tools import bags
+from bisenet_ros.media import bags
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

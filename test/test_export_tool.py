@@ -17,7 +17,7 @@
 
 import json
 
-from bisenet_ros.runtime import Segmenter
+from bisenet_ros.runtime import build_segmenter
 from bisenet_ros.runtime.export import read_metadata
 from bisenet_ros.tools.export import main
 import cv2
@@ -50,7 +50,7 @@ def test_fp32_export_is_verified_and_loads_alone(checkpoint, tmp_path, capsys):
     assert code == 0
     report = json.loads(printed.out)
     assert report['verification']['argmax_agreement'] >= 0.999
-    seg = Segmenter(out, backend='onnxruntime')
+    seg = build_segmenter(out, backend='onnxruntime')
     assert seg.input_size == (256, 128)
     assert seg.segment(np.zeros((90, 70, 3), np.uint8))[0].labels.shape == (90, 70)
 

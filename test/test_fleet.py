@@ -25,7 +25,7 @@ import threading
 import time
 
 from bisenet_ros.runtime.export import file_sha256
-from bisenet_ros.tools import bags
+from bisenet_ros.media import bags
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.segment_fleet import main, segment_bags
@@ -219,8 +219,8 @@ def test_a_checkpoint_for_onnx_runtime_is_exported_by_the_driver_and_run_on_ray(
 
 def test_auto_is_resolved_once_and_the_identity_names_what_ran(
         checkpoint, drives, tmp_path, capsys):
-    from bisenet_ros.runtime import Segmenter
-    expected = Segmenter(checkpoint, backend='auto', device='auto', precision='auto',
+    from bisenet_ros.runtime import build_segmenter
+    expected = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
                          input_size=(64, 32), threads=1).auto_choice
     args = [str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(checkpoint),
             *SMALL, '--labels-only', '--backend', 'auto', '--device', 'auto', '--precision',

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
 from bisenet_ros.image_msgs import compressed_to_rgb, ImageFormatError
-from bisenet_ros.tools import inputs
+from bisenet_ros.media import inputs
 import pytest
 from sensor_msgs.msg import CompressedImage
 import yaml

@@ -21,7 +21,8 @@ import sys
 
 from bisenet_ros.render import (colorize, confidence_to_mono8, overlay, palette_lut,
                                 render_outputs)
-from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware, Segmenter
+from bisenet_ros.runtime.config import RuntimeConfig
 from bisenet_ros.runtime.export import (export_onnx, read_metadata, set_metadata,
                                         verify_against_torch)
 from bisenet_ros.runtime.processing import place, reduce_logits
@@ -34,6 +35,8 @@ import torch.nn.functional as F
 
 SIZE = (256, 128)
 ODD_SIZES = [(720, 1280), (517, 333), (640, 360), (97, 65)]  # (H, W): wide, portrait, tiny
+# The Segmenter's own behaviour, on the path with no choice in it.
+TORCH_FP32 = {'backend': 'torch', 'device': 'cpu', 'precision': 'fp32'}
 
 
 @pytest.fixture(scope='module')
@@ -45,7 +48,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope='module')
 def torch_seg(checkpoint):
     """Return a torch Segmenter at a small input size."""
-    return Segmenter(checkpoint, input_size=SIZE)
+    return build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE)
 
 
 def _street_like(height, width, seed=0):
@@ -59,7 +62,7 @@ def _street_like(height, width, seed=0):
 @pytest.mark.parametrize('resize', ['stretch', 'letterbox', 'native'])
 @pytest.mark.parametrize('shape', ODD_SIZES)
 def test_labels_come_back_at_the_source_resolution(checkpoint, resize, shape):
-    seg = Segmenter(checkpoint, input_size=SIZE, resize=resize, confidence=True)
+    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, resize=resize, confidence=True)
     (result,) = seg.segment([_street_like(*shape)])
     assert result.labels.shape == shape and result.labels.dtype == np.uint8
     assert result.labels.max() < 19
@@ -89,7 +92,7 @@ def test_letterbox_keeps_the_aspect_ratio_of_portrait_frames():
 
 
 def test_nearest_label_resize_only_produces_ids_the_network_produced(checkpoint):
-    seg = Segmenter(checkpoint, input_size=SIZE)
+    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE)
     image = _street_like(517, 333)
     batch, _ = seg.preprocess([image])
     with torch.inference_mode():
@@ -99,7 +102,7 @@ def test_nearest_label_resize_only_produces_ids_the_network_produced(checkpoint)
 
 
 def test_logits_label_resize_equals_upsampling_logits_then_argmax(checkpoint):
-    seg = Segmenter(checkpoint, input_size=SIZE, label_resize='logits')
+    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, label_resize='logits')
     image = _street_like(300, 500)
     batch, _ = seg.preprocess([image])
     with torch.inference_mode():
@@ -128,7 +131,7 @@ def test_normalisation_uses_the_checkpoints_mean_and_std(torch_seg):
 
 @pytest.mark.parametrize('outputs', ['logits', 'labels'])
 def test_onnx_export_agrees_with_torch(checkpoint, tmp_path, outputs):
-    seg = Segmenter(checkpoint, input_size=SIZE)
+    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE)
     model = seg.backend.model
     path = export_onnx(model, seg.info.to_metadata(), tmp_path / 'm.onnx', SIZE, outputs)
     inputs = np.random.default_rng(1).standard_normal((2, 3, SIZE[1], SIZE[0]),
@@ -141,7 +144,7 @@ def test_onnx_export_agrees_with_torch(checkpoint, tmp_path, outputs):
 
 
 def test_onnxruntime_backend_matches_torch_on_odd_sizes(checkpoint, cache, torch_seg):
-    seg = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    seg = build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
     images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert ours.labels.shape == ref.labels.shape
@@ -149,22 +152,22 @@ def test_onnxruntime_backend_matches_torch_on_odd_sizes(checkpoint, cache, torch
 
 
 def test_exported_onnx_file_loads_alone(checkpoint, cache):
-    Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
     (onnx_path,) = [p for p in (cache / 'onnx').glob('*-fp32.onnx') if 'labels-fp32' in p.name]
-    seg = Segmenter(onnx_path, backend='onnxruntime')
+    seg = build_segmenter(onnx_path, backend='onnxruntime')
     assert seg.input_size == SIZE and seg.info.class_names[0] == 'road'
     assert seg.segment([_street_like(50, 70)])[0].labels.shape == (50, 70)
 
 
 def test_int8_holds_out_frames_and_stores_the_agreement_it_measured(checkpoint, cache):
     frames = [_street_like(128, 256, seed=s) for s in range(4)]
-    int8 = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+    int8 = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
                      cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
     meta = int8.backend.metadata
     assert (meta['precision'], meta['int8_activations']) == ('int8', 'u8')
     assert (meta['calibration_frames'], meta['int8_check_frames']) == (3, 1)
     # The figure is what the two models do on the held-out (fourth) frame.
-    fp32 = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    fp32 = build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
     same = (int8.segment(frames[3])[0].labels == fp32.segment(frames[3])[0].labels).mean()
     assert meta['int8_agreement'] == pytest.approx(same, abs=1e-9)
 
@@ -172,7 +175,7 @@ def test_int8_holds_out_frames_and_stores_the_agreement_it_measured(checkpoint, 
 def test_int8_cache_is_keyed_by_the_calibration_frames(checkpoint, tmp_path):
     for seed in (0, 1, 0):
         frames = [_street_like(128, 256, seed=seed + s) for s in range(2)]
-        Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+        build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
                   cache_dir=tmp_path, calibration_images=frames, int8_min_agreement=0)
     assert len(list((tmp_path / 'onnx').glob('*-int8-u8-*.onnx'))) == 2
 
@@ -180,7 +183,7 @@ def test_int8_cache_is_keyed_by_the_calibration_frames(checkpoint, tmp_path):
 def _int8_copy(checkpoint, cache, tmp_path, agreement):
     """Return an int8 .onnx whose stored agreement is ``agreement`` (None: no figure)."""
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
-    seg = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+    seg = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
                     cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
     proto = onnx.load(str(seg.info.path))
     meta = read_metadata(seg.info.path)
@@ -198,9 +201,9 @@ def test_int8_below_the_minimum_agreement_is_refused_with_the_figure(
     path = _int8_copy(checkpoint, cache, tmp_path, 0.9)
     with pytest.raises(ValueError, match=r'90\.00% of pixels .* below int8_min_agreement '
                                          r'99\.50%; use bf16'):
-        Segmenter(path, backend='onnxruntime')
+        build_segmenter(path, backend='onnxruntime', precision='int8')
     with caplog.at_level(logging.INFO, logger='bisenet_ros.runtime'):
-        seg = Segmenter(path, backend='onnxruntime', int8_min_agreement=0.85)
+        seg = build_segmenter(path, backend='onnxruntime', precision='int8', int8_min_agreement=0.85)
     assert 'int8 labels 90.00% of pixels as fp32 did on 1 held-out' in caplog.text
     assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
 
@@ -208,8 +211,8 @@ def test_int8_below_the_minimum_agreement_is_refused_with_the_figure(
 def test_int8_without_a_measured_agreement_runs_only_unchecked(checkpoint, cache, tmp_path):
     path = _int8_copy(checkpoint, cache, tmp_path, None)
     with pytest.raises(ValueError, match='no measured int8 agreement'):
-        Segmenter(path, backend='onnxruntime')
-    Segmenter(path, backend='onnxruntime', int8_min_agreement=0)
+        build_segmenter(path, backend='onnxruntime', precision='int8')
+    build_segmenter(path, backend='onnxruntime', precision='int8', int8_min_agreement=0)
 
 
 def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
@@ -217,28 +220,28 @@ def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
     needs('openvino', 'int8')
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
     with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
-        ov = Segmenter(checkpoint, backend='openvino', precision='int8', input_size=SIZE,
+        ov = build_segmenter(checkpoint, backend='openvino', precision='int8', input_size=SIZE,
                        cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
         assert ov.backend.metadata['int8_activations'] == 's8'
         assert 'quantise for openvino' not in caplog.text
         assert ov.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
-        ort = Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+        ort = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
                         cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
-        Segmenter(ort.info.path, backend='openvino', int8_min_agreement=0)
+        build_segmenter(ort.info.path, backend='openvino', int8_min_agreement=0)
     assert 'quantise for openvino' in caplog.text
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
 def test_openvino_backend_agrees_with_torch(checkpoint, cache, torch_seg, precision):
     needs('openvino', precision)
-    seg = Segmenter(checkpoint, backend='openvino', precision=precision, input_size=SIZE,
-                    cache_dir=cache)
+    seg = build_segmenter(checkpoint, backend='openvino', precision=precision, input_size=SIZE,
+                                cache_dir=cache)
     images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert (ours.labels == ref.labels).mean() > (0.995 if precision == 'fp32' else 0.9)
     with pytest.raises(BackendUnavailableError, match='runs on the CPU'):
-        Segmenter(checkpoint, backend='openvino', device='cuda', input_size=SIZE,
-                  cache_dir=cache)
+        build_segmenter(checkpoint, backend='openvino', device='cuda', precision='fp32',
+                        input_size=SIZE, cache_dir=cache)
 
 
 @pytest.mark.parametrize('outputs', ['labels', 'labels+confidence', 'logits'])
@@ -268,8 +271,8 @@ def test_openvino_backend_sends_no_telemetry(checkpoint, cache):
     needs('openvino')
     # A fresh interpreter: the first import of openvino decides.
     code = ('import sys, threading, time\n'
-            'from bisenet_ros.runtime import Segmenter\n'
-            f'Segmenter({str(checkpoint)!r}, backend="openvino", input_size={SIZE!r}, '
+            'from bisenet_ros.runtime import build_segmenter\n'
+            f'build_segmenter({str(checkpoint)!r}, backend="openvino", input_size={SIZE!r}, '
             f'cache_dir={str(cache)!r})\n'
             'time.sleep(0.5)\n'
             'print(sys.modules["openvino_telemetry"], [t.name for t in threading.enumerate()])')
@@ -280,7 +283,8 @@ def test_openvino_backend_sends_no_telemetry(checkpoint, cache):
 
 def test_torch_reduced_precision_hands_float32_logits_to_the_upsampling(checkpoint):
     needs('torch', 'bf16')
-    seg = Segmenter(checkpoint, precision='bf16', input_size=SIZE)
+    seg = build_segmenter(checkpoint, backend='torch', device='cpu', precision='bf16',
+                          input_size=SIZE)
     model = seg.backend.model
     batch, _ = seg.preprocess([_street_like(128, 256)])
     logits = seg.backend.run(batch)['logits']
@@ -291,29 +295,29 @@ def test_torch_reduced_precision_hands_float32_logits_to_the_upsampling(checkpoi
 def test_cuda_request_on_a_cpu_machine_falls_back_with_a_log(checkpoint, cache, caplog):
     needs_no_gpu()
     with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
-        seg = Segmenter(checkpoint, backend='onnxruntime', device='cuda', input_size=SIZE,
-                        cache_dir=cache)
+        seg = build_segmenter(checkpoint, backend='onnxruntime', device='cuda',
+                              precision='fp32', input_size=SIZE, cache_dir=cache)
     assert seg.backend.providers[0] == 'CPUExecutionProvider'
     assert 'could not be used' in caplog.text
 
 
 @pytest.mark.parametrize('kwargs,message', [
-    ({'backend': 'tensorflow'}, 'valid: torch, onnxruntime, openvino'),
-    ({'device': 'tpu'}, 'valid: cpu, cuda'),
-    ({'precision': 'fp8'}, 'valid: fp32, fp16, bf16, int8'),
-    ({'resize': 'crop'}, 'valid: stretch, letterbox, native'),
-    ({'input_size': (1000, 512)}, 'multiples of 32'),
-    ({'max_batch': 0}, 'max_batch'),
+    ({'backend': 'tensorflow'}, 'auto, torch, onnxruntime, openvino'),
+    ({'device': 'tpu'}, 'auto, cpu, cuda'),
+    ({'precision': 'fp8'}, 'auto, fp32, fp16, bf16, int8'),
+    ({'resize': 'crop'}, 'stretch, letterbox, native'),
+    ({'input_size': (1000, 512)}, 'multiple of 32'),
+    ({'batch': 0}, 'batch must be an integer within 1..64'),
 ])
 def test_unknown_choices_raise_value_error_naming_valid_ones(checkpoint, kwargs, message):
     with pytest.raises(ValueError, match=message):
-        Segmenter(checkpoint, **kwargs)
+        build_segmenter(checkpoint, **kwargs)
 
 
 @pytest.mark.parametrize('kwargs,message', [
     ({'device': 'cuda'}, 'no CUDA GPU'),
     ({'precision': 'fp16'}, 'fp16 on a CPU would be emulated'),
-    ({'precision': 'int8'}, 'use backend onnxruntime'),
+    ({'backend': 'torch', 'precision': 'int8'}, 'use backend onnxruntime'),
     ({'backend': 'onnxruntime', 'precision': 'bf16'}, 'not bf16; for bf16 use backend openvino'),
     ({'backend': 'onnxruntime', 'precision': 'fp16'}, 'fp16 on a CPU would be emulated'),
     ({'backend': 'onnxruntime', 'precision': 'fp16', 'device': 'cuda',
@@ -323,7 +327,7 @@ def test_unavailable_combinations_say_why(checkpoint, cache, kwargs, message):
     if kwargs.get('device') == 'cuda':
         needs_no_gpu()
     with pytest.raises(BackendUnavailableError, match=message):
-        Segmenter(checkpoint, input_size=SIZE, cache_dir=cache, **kwargs)
+        build_segmenter(checkpoint, input_size=SIZE, cache_dir=cache, **kwargs)
 
 
 @pytest.mark.parametrize('backend', ['torch', 'openvino'])
@@ -333,26 +337,26 @@ def test_a_precision_the_cpu_only_emulates_is_refused_before_any_work(
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx2')  # the AVX2-only class: no native bf16
     refused = rf'class {simulated_class()}\) has no native bf16 .* emulated.*use fp32'
     with pytest.raises(BackendUnavailableError, match=refused):
-        Segmenter(checkpoint, backend=backend, precision='bf16', input_size=SIZE,
-                  cache_dir=tmp_path)
+        build_segmenter(checkpoint, backend=backend, precision='bf16', input_size=SIZE,
+                              cache_dir=tmp_path)
     monkeypatch.setenv(hardware.ENV_OVERRIDE, '')  # fp16 is emulated on every CPU
     with pytest.raises(BackendUnavailableError, match='fp16 on a CPU would be emulated'):
-        Segmenter(checkpoint, backend=backend, precision='fp16', input_size=SIZE,
-                  cache_dir=tmp_path)
+        build_segmenter(checkpoint, backend=backend, precision='fp16', input_size=SIZE,
+                              cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # refused before exporting anything
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx2')
-    seg = Segmenter(checkpoint, backend=backend, precision='fp32', input_size=SIZE,
-                    cache_dir=tmp_path)
+    seg = build_segmenter(checkpoint, backend=backend, precision='fp32', input_size=SIZE,
+                                cache_dir=tmp_path)
     assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
 
 
 def test_other_invalid_uses_are_rejected(checkpoint, cache, torch_seg):
     with pytest.raises(ValueError, match='calibration_images'):
-        Segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                  cache_dir=cache)
+        build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
+                              cache_dir=cache)
     with pytest.raises(ValueError, match='native needs backend torch'):
-        Segmenter(checkpoint, backend='onnxruntime', resize='native', input_size=SIZE,
-                  cache_dir=cache)
+        build_segmenter(checkpoint, backend='onnxruntime', resize='native', input_size=SIZE,
+                              cache_dir=cache)
     for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8),
                 np.zeros((4, 4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8), 'image'):
         with pytest.raises(ValueError, match='image 0'):
@@ -397,7 +401,7 @@ def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
     rebuilt = CheckpointInfo.from_metadata(meta, info.path, info.source)
     assert rebuilt.to_metadata() == meta and (rebuilt.path, rebuilt.source) == (info.path,
                                                                                 info.source)
-    seg = Segmenter.from_model(model, info, input_size=SIZE)
+    seg = Segmenter.from_model(model, info, RuntimeConfig(input_size=SIZE))
     assert seg.model_path == checkpoint and seg.class_names == torch_seg.class_names
     images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
@@ -416,7 +420,7 @@ def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
 ])
 def test_an_onnx_files_self_declared_metadata_is_checked(checkpoint, cache, tmp_path, change,
                                                          field):
-    seg = Segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
+    seg = build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
     proto = onnx.load(str(seg.info.path))
     set_metadata(proto, dict(read_metadata(seg.info.path), **change))
     path = tmp_path / 'declared.onnx'
@@ -425,4 +429,4 @@ def test_an_onnx_files_self_declared_metadata_is_checked(checkpoint, cache, tmp_
         if backend not in hardware.probe().backends:
             continue  # each backend reads the file's metadata itself; check those installed
         with pytest.raises(ValueError, match=f'metadata {field} = .* expected'):
-            Segmenter(path, backend=backend)
+            build_segmenter(path, backend=backend)

@@ -20,8 +20,8 @@ from pathlib import Path
 import subprocess
 import sys
 
-from bisenet_ros.tools import bags
-from bisenet_ros.tools import inputs
+from bisenet_ros.media import bags
+from bisenet_ros.media import inputs
 from bisenet_ros.tools.segment import main
 import cv2
 from helpers import claiming, simulated_class

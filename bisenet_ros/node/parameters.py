@@ -24,6 +24,7 @@ import re
 
 from bisenet_ros.node.interface import CHOICES, NODE_NAME
 from bisenet_ros.runtime import auto, hardware
+from bisenet_ros.runtime.config import MAX_BATCH, MAX_INPUT_SIDE, MAX_THREADS, RuntimeConfig
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, STRIDE
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
@@ -53,6 +54,8 @@ def _float_range(description, low, high):
 
 
 _AT_CONFIGURE = ' Takes effect at configure: change it while the node is unconfigured.'
+# The runtime's defaults are RuntimeConfig's: the node starts as every tool does.
+_RUNTIME = RuntimeConfig()
 
 # name -> (default, descriptor). Structural parameters are read at configure;
 # live ones change behaviour immediately.
@@ -60,31 +63,31 @@ STRUCTURAL_PARAMETERS = {
     'model_path': ('', ParameterDescriptor(
         description='Checkpoint (.pth/.safetensors, CoinCheung, mmseg or own format) or '
                     'exported .onnx; empty = the shipped demonstration model.' + _AT_CONFIGURE)),
-    'backend': ('auto', _choice('Inference backend; auto = the fastest that keeps the accuracy '
+    'backend': (_RUNTIME.backend, _choice('Inference backend; auto = the fastest that keeps the accuracy '
                                 'bar here.' + _AT_CONFIGURE, CHOICES['backend'])),
-    'device': ('auto', _choice('Device to run the network on; auto = a CUDA GPU if there is '
+    'device': (_RUNTIME.device, _choice('Device to run the network on; auto = a CUDA GPU if there is '
                                'one.' + _AT_CONFIGURE, CHOICES['device'])),
-    'precision': ('auto', _choice('Network precision; auto = the fastest that keeps the '
+    'precision': (_RUNTIME.precision, _choice('Network precision; auto = the fastest that keeps the '
                                   "accuracy bar, '' = the model file's own (else fp32)."
                                   + _AT_CONFIGURE, CHOICES['precision'])),
     'input_width': (0, _int_range(
         f"Network input width in pixels, a multiple of {STRIDE}; 0 = the model's own."
-        + _AT_CONFIGURE, 0, 8192, STRIDE)),
+        + _AT_CONFIGURE, 0, MAX_INPUT_SIDE, STRIDE)),
     'input_height': (0, _int_range(
         f"Network input height in pixels, a multiple of {STRIDE}; 0 = the model's own."
-        + _AT_CONFIGURE, 0, 8192, STRIDE)),
-    'resize': ('stretch', _choice(
+        + _AT_CONFIGURE, 0, MAX_INPUT_SIDE, STRIDE)),
+    'resize': (_RUNTIME.resize, _choice(
         'How images reach the network size: stretch, letterbox (keep aspect) or native '
         '(pad to a multiple of 32, torch only).' + _AT_CONFIGURE, CHOICES['resize'])),
-    'label_resize': ('nearest', _choice(
+    'label_resize': (_RUNTIME.label_resize, _choice(
         'How labels get back to the image size: nearest (resize label ids) or logits '
         '(upsample scores, then argmax).' + _AT_CONFIGURE, CHOICES['label_resize'])),
     'threads': (0, _int_range('CPU threads for torch, ONNX Runtime and OpenCV; 0 = their '
-                              'default.' + _AT_CONFIGURE, 0, 256)),
-    'max_batch': (4, _int_range(
+                              'default.' + _AT_CONFIGURE, 0, MAX_THREADS)),
+    'max_batch': (_RUNTIME.batch, _int_range(
         'Most frames (of different cameras) run through the network together.' + _AT_CONFIGURE,
-        1, 64)),
-    'int8_min_agreement': (0.995, _float_range(
+        1, MAX_BATCH)),
+    'int8_min_agreement': (_RUNTIME.int8_min_agreement, _float_range(
         'Refuse an int8 model that labelled fewer of its held-out calibration pixels as fp32 '
         'did (the share measured at quantisation).' + _AT_CONFIGURE, 0.0, 1.0)),
     'image_transport': ('raw', _choice(

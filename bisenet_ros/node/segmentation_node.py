@@ -35,7 +35,7 @@ from bisenet_ros.node.parameters import (AUTOSTART, check_parameter, emulated_pr
 from bisenet_ros.node.stats import ErrorThrottle
 from bisenet_ros.node.topics import Camera, class_info_json, CLASS_INFO_QOS
 from bisenet_ros.node.worker import Frame, LiveSettings, Worker
-from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware, RuntimeConfig
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
@@ -193,17 +193,13 @@ class SegmentationNode(LifecycleNode):
 
     def _configure(self):
         p = self._structural()
-        if bool(p['input_width']) != bool(p['input_height']):
-            return self._fail('set both input_width and input_height, or leave both 0 to use '
-                              "the model's own input size")
-        input_size = (p['input_width'], p['input_height']) if p['input_width'] else None
         try:
-            segmenter = Segmenter(
-                model_path=p['model_path'] or None, backend=p['backend'], device=p['device'],
-                input_size=input_size, precision=p['precision'] or None, resize=p['resize'],
-                label_resize=p['label_resize'], confidence=self._live.publish_confidence,
-                threads=p['threads'] or None, max_batch=p['max_batch'],
-                int8_min_agreement=p['int8_min_agreement'])
+            config = RuntimeConfig.from_parameters(
+                {**p, 'publish_confidence': self._live.publish_confidence})
+        except ValueError as exc:
+            return self._fail(str(exc))
+        try:
+            segmenter = build_segmenter(config=config)
         except BackendUnavailableError as exc:
             return self._fail(f'cannot run backend {p["backend"]} on {p["device"]} at precision '
                               f'{p["precision"] or "(model default)"}: {exc}')

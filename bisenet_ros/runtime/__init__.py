@@ -14,20 +14,26 @@
 
 
 """
-The ROS-free segmentation engine: Segmenter, backends, export, the capability probe.
+The ROS-free segmentation engine: configuration, build, Segmenter, backends, export, the probe.
 
-``from bisenet_ros.runtime import Segmenter``. The Segmenter (and with it torch)
-is imported on first use, so ``runtime.options`` and ``runtime.hardware`` stay
-light enough for launch files and the node's parameter table.
+``from bisenet_ros.runtime import build_segmenter, RuntimeConfig``. The Segmenter
+(and with it torch) is imported on first use, so ``runtime.config``,
+``runtime.options`` and ``runtime.hardware`` stay light enough for launch
+files, ``--help`` and the node's parameter table.
 """
 
 from bisenet_ros.runtime.backends import BackendUnavailableError
+from bisenet_ros.runtime.config import RuntimeConfig
 
-__all__ = ['BackendUnavailableError', 'SegmentationResult', 'Segmenter']
+__all__ = ['BackendUnavailableError', 'build_segmenter', 'RuntimeConfig', 'SegmentationResult',
+           'Segmenter']
 
 
 def __getattr__(name):
     if name in ('Segmenter', 'SegmentationResult'):
         from bisenet_ros.runtime import segmenter
         return getattr(segmenter, name)
+    if name == 'build_segmenter':
+        from bisenet_ros.runtime.build import build_segmenter
+        return build_segmenter
     raise AttributeError(f'module {__name__!r} has no attribute {name!r}')

@@ -38,15 +38,6 @@ import torch.nn.functional as F
 DEFAULT_INPUT_SIZE = (1024, 512)
 
 
-def check_input_size(input_size):
-    """Return (W, H) as ints; raise ValueError unless both are positive multiples of STRIDE."""
-    width, height = (int(v) for v in input_size)
-    if width <= 0 or height <= 0 or width % STRIDE or height % STRIDE:
-        raise ValueError(f'input_size must be (W, H) positive multiples of {STRIDE}, got '
-                         f'{tuple(input_size)}')
-    return width, height
-
-
 def round_up(value, multiple=STRIDE):
     """Return ``value`` rounded up to a multiple of ``multiple``."""
     return -(-int(value) // multiple) * multiple

@@ -39,7 +39,6 @@ to AVX2 (and the probe masked, so auto decides as there): an AVX2 robot's code
 paths on this core, a proxy for its speed ratios, not for its clock.
 """
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -51,8 +50,10 @@ import time
 from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
-from bisenet_ros.tools import inputs, peaks, samples
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
+from bisenet_ros.media import inputs
+from bisenet_ros.tools import peaks, samples
+from bisenet_ros.tools.arguments import new_parser
 import cv2
 import numpy as np
 import torch
@@ -104,9 +105,9 @@ def _build(config, model_path, size, batch, calibration, cache_dir, threads):
     # since what it would refuse is part of what it picks.
     if backend != 'auto':
         extra['int8_min_agreement'] = 0.0
-    return Segmenter(model_path, backend=backend, precision=precision, input_size=size,
-                     max_batch=batch, threads=threads, cache_dir=cache_dir,
-                     calibration_images=calibration, **extra)
+    return build_segmenter(model_path, backend=backend, precision=precision, input_size=size,
+                           batch=batch, threads=threads, cache_dir=cache_dir,
+                           calibration_images=calibration, **extra)
 
 
 def _one_pass(seg, images):
@@ -225,9 +226,9 @@ def format_table(rows):
     return '\n'.join(lines)
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet bench'):
     """Run the benchmark and print the table (and JSON)."""
-    parser = argparse.ArgumentParser(prog='bisenet-bench', description=__doc__.split('\n')[1])
+    parser = new_parser(prog, __doc__)
     parser.add_argument('--model', type=Path, help='checkpoint for every arch measured')
     parser.add_argument('--archs', nargs='+', default=['bisenetv2', 'bisenetv1'])
     parser.add_argument('--sizes', nargs='+', default=['1024x512', '2048x1024'])

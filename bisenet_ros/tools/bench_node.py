@@ -35,7 +35,6 @@ large-image profile). Inputs are street frames (../shared/samples/street) or
 synthetic ones, resized to the network size.
 """
 
-import argparse
 import os
 from pathlib import Path
 import random
@@ -46,8 +45,9 @@ import threading
 import time
 
 from bisenet_ros.resources import config_path, demo_model_path
-from bisenet_ros.runtime import BackendUnavailableError, hardware, Segmenter
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
 from bisenet_ros.tools import samples
+from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.bench import sample_frames
 from bisenet_ros.tools.processes import stop_process
 import cv2
@@ -157,10 +157,9 @@ def _median_of_p50s(diagnostics, key):
     return statistics.median(values) if values else float('nan')
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet bench-node'):
     """Run the three measurements and print the figures."""
-    parser = argparse.ArgumentParser(prog='bisenet-bench-node',
-                                     description=__doc__.split('\n')[1])
+    parser = new_parser(prog, __doc__)
     parser.add_argument('--model', type=Path, help='checkpoint (default: demonstration model)')
     parser.add_argument('--backend', default='torch')
     parser.add_argument('--precision', default=None)
@@ -175,8 +174,8 @@ def main(argv=None):
     frames = sample_frames(samples.STREET if samples.STREET.is_dir() else None)
     frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
     try:
-        seg = Segmenter(args.model, backend=args.backend, precision=args.precision,
-                        input_size=args.size, threads=args.threads, max_batch=1)
+        seg = build_segmenter(args.model, backend=args.backend, precision=args.precision,
+                              input_size=args.size, threads=args.threads, batch=1)
     except (BackendUnavailableError, ValueError) as exc:  # e.g. a precision only emulated here
         print(f'bisenet-bench-node: {exc}', file=sys.stderr)
         return 1

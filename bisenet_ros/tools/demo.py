@@ -25,7 +25,6 @@ run it writes the output bag and side-by-side PNGs (input | colour | overlay,
 with a legend) and prints frames in/out/dropped and processing time.
 """
 
-import argparse
 from datetime import datetime
 import os
 from pathlib import Path
@@ -36,7 +35,9 @@ import time
 
 from bisenet_ros.image_msgs import image_to_rgb
 from bisenet_ros.resources import config_path, demo_model_path
-from bisenet_ros.tools import bags, inputs, samples
+from bisenet_ros.media import bags, inputs
+from bisenet_ros.tools import samples
+from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.processes import stop_process
 import cv2
 import numpy as np
@@ -172,9 +173,9 @@ def wait_for_graph(env, timeout):
         rclpy.try_shutdown()
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet demo'):
     """Run the demo; return 0 when frames were segmented end to end."""
-    parser = argparse.ArgumentParser(prog='bisenet-demo', description=__doc__.split('\n')[1])
+    parser = new_parser(prog, __doc__)
     parser.add_argument('--input', type=Path, help='video, image folder or rosbag2')
     parser.add_argument('--model', type=Path, help='checkpoint (default: demonstration model)')
     parser.add_argument('--frames', type=int, default=20, help='frames to publish')

@@ -13,27 +13,35 @@
 # limitations under the License.
 
 """
-Evaluate a segmentation model on a labelled split (``bisenet-evaluate``).
+bisenet evaluate: score any model the runtime runs on a labelled split.
 
-Single-scale mIoU from a confusion matrix, a per-class IoU table and pixel
-accuracy. The model runs through the runtime's Segmenter, so every backend
-and precision (torch, ONNX Runtime, OpenVINO; fp32, bf16, int8, an exported
-.onnx) is scored exactly as it would run. Logits are upsampled to the label
-size before the argmax, as the reference evaluations do.
+    bisenet evaluate --data ../shared/datasets/camvid                  # what auto runs
+    bisenet evaluate --model model.pth --backend torch --precision fp32 --data DIR
+    bisenet evaluate --model model_int8.onnx --data DIR --json scores.json
+
+Single-scale mIoU (percent) from a confusion matrix, a per-class IoU table and
+pixel accuracy. The model runs through the same build and Segmenter as
+``bisenet segment``, with the same options and defaults, so the figure is that
+of the path that runs (printed first): a checkpoint, an exported or int8
+.onnx, or whatever ``auto`` chooses here. ``--label-resize logits`` upsamples
+scores before the argmax, as the reference evaluations do.
 """
 
 import argparse
 import json
+from pathlib import Path
 import sys
 
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.cityscapes import IGNORE_ID
-from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.options import BACKENDS, DEVICES, PRECISIONS
-from bisenet_ros.tools import inputs
+from bisenet_ros.media import inputs
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
+from bisenet_ros.tools.arguments import new_parser, runtime_config
 from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
 from bisenet_ros.training.evaluation import evaluate, segmenter_predictor
 from bisenet_ros.training.metrics import format_table, summarize
+
+PROG = 'bisenet evaluate'
 
 
 def parse_classes(text):
@@ -49,31 +57,22 @@ def parse_classes(text):
             f'--classes takes comma-separated ids or one of {sorted(CLASS_PRESETS)}') from None
 
 
-def parse_args(argv=None):
-    """Parse the command line."""
-    summary = __doc__.strip().splitlines()[0]
-    p = argparse.ArgumentParser(prog='bisenet-evaluate', description=summary)
-    p.add_argument('checkpoint', help='any checkpoint load_checkpoint reads, or an .onnx')
-    p.add_argument('--data-root', required=True, help='dataset root folder')
+def build_parser(prog=PROG):
+    """Return the argument parser of ``bisenet evaluate``."""
+    p = new_parser(prog, __doc__)
+    p.add_argument('--data', type=Path, required=True, help='dataset root folder')
     p.add_argument('--dataset', default='camvid', choices=('camvid', 'cityscapes'))
     p.add_argument('--split', default='val')
     p.add_argument('--arch', default=None, help='bisenetv1 or bisenetv2 (checked if given)')
-    p.add_argument('--input-size', default=None,
-                   help="W,H the network sees (default: the checkpoint's, else 1024,512)")
     p.add_argument('--classes', type=parse_classes, default=None,
                    help="class ids to average over, e.g. 0,1,2 or 'camvid' (default: all)")
-    p.add_argument('--backend', choices=BACKENDS, default='torch')
-    p.add_argument('--device', choices=DEVICES, default='cpu')
-    p.add_argument('--precision', choices=PRECISIONS, default=None)
-    p.add_argument('--calibration', default=None,
+    p.add_argument('--calibration', type=Path, default=None,
                    help='folder of real frames to calibrate int8 from a checkpoint')
-    p.add_argument('--int8-min-agreement', type=float, default=0.995,
-                   help='refuse an int8 model below this held-out agreement with fp32')
-    p.add_argument('--threads', type=int, default=None, help='CPU threads')
     p.add_argument('--limit', type=int, default=None, help='only the first N frames')
-    p.add_argument('--json', dest='json_path', default=None,
+    p.add_argument('--json', type=Path, metavar='FILE', default=None,
                    help="write the summary as JSON to this file ('-' for stdout)")
-    return p.parse_args(argv)
+    RuntimeConfig.add_arguments(p)
+    return p
 
 
 def run_evaluation(predict, dataset, num_classes, class_names=None, classes=None,
@@ -86,46 +85,39 @@ def run_evaluation(predict, dataset, num_classes, class_names=None, classes=None
     return summary
 
 
-def main(argv=None):
-    """Entry point of ``bisenet-evaluate``."""
-    args = parse_args(argv)
-    input_size = None
-    if args.input_size:
-        input_size = tuple(int(v) for v in args.input_size.split(','))
-        if len(input_size) != 2:
-            raise SystemExit('--input-size takes W,H')
-    calibration = ([inputs.read_rgb(p) for p in inputs.image_files(args.calibration)[:16]]
-                   if args.calibration else None)
+def main(argv=None, prog=PROG):
+    """Score the model on the split; return the exit status."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    config = runtime_config(parser, args)
     try:
-        segmenter = Segmenter(args.checkpoint, backend=args.backend, device=args.device,
-                              precision=args.precision, input_size=input_size,
-                              label_resize='logits', threads=args.threads, arch=args.arch,
-                              calibration_images=calibration,
-                              int8_min_agreement=args.int8_min_agreement)
-    except (CheckpointError, BackendUnavailableError, ValueError, FileNotFoundError) as exc:
-        print(f'bisenet-evaluate: {exc}', file=sys.stderr)
+        calibration = ([inputs.read_rgb(p) for p in inputs.image_files(args.calibration)[:16]]
+                       if args.calibration else None)
+        segmenter = build_segmenter(config=config, arch=args.arch,
+                                    calibration_images=calibration)
+        dataset = build_dataset(args.dataset, args.data, args.split)
+    except (CheckpointError, BackendUnavailableError, ValueError, OSError) as exc:
+        print(f'{prog}: {exc}', file=sys.stderr)
         return 1
-    predict, info = segmenter_predictor(segmenter), segmenter.info
-    try:
-        dataset = build_dataset(args.dataset, args.data_root, args.split)
-    except (FileNotFoundError, ValueError) as exc:
-        print(f'bisenet-evaluate: --data-root: {exc}', file=sys.stderr)
-        return 1
+    choice = segmenter.auto_choice
+    print(f'{prog}: {segmenter.model_path.name} on {segmenter.describe()}'
+          + (f' (auto: {choice.reason})' if choice else ''))
     if args.limit:
         dataset.pairs = dataset.pairs[:args.limit]
     from tqdm import tqdm
-    summary = run_evaluation(predict, dataset, info.num_classes, info.class_names,
-                             args.classes,
+    info = segmenter.info
+    summary = run_evaluation(segmenter_predictor(segmenter), dataset, info.num_classes,
+                             info.class_names, args.classes,
                              progress=lambda it: tqdm(it, desc='evaluate', file=sys.stderr))
-    summary.update(checkpoint=str(args.checkpoint), dataset=args.dataset, split=args.split,
-                   input_size=list(segmenter.input_size), backend=segmenter.describe())
+    summary.update(model=str(segmenter.model_path), dataset=args.dataset, split=args.split,
+                   input_size=list(segmenter.input_size), backend=segmenter.describe(),
+                   runtime=config.identity())
     print(format_table(summary))
-    if args.json_path == '-':
+    if str(args.json) == '-':
         json.dump(summary, sys.stdout, indent=1)
         print()
-    elif args.json_path:
-        with open(args.json_path, 'w') as f:
-            json.dump(summary, f, indent=1)
+    elif args.json:
+        args.json.write_text(json.dumps(summary, indent=1))
     return 0
 
 

@@ -33,7 +33,6 @@ with ``--parent``, else kept), a post-training file's agreement with
 ``--parent``; ``--write`` stores the new figures and this CPU's class.
 """
 
-import argparse
 import json
 import logging
 from pathlib import Path
@@ -47,12 +46,13 @@ from bisenet_ros.runtime.export import (export_verified, ExportVerificationError
 from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, Normaliser,
                                             prepare_batch)
 from bisenet_ros.runtime.quantize import ACTIVATIONS, int8_shortfall, quantize_int8
-from bisenet_ros.tools.inputs import image_files, read_rgb
+from bisenet_ros.media.inputs import image_files, read_rgb
+from bisenet_ros.tools.arguments import new_parser
 import numpy as np
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog='bisenet-export', description=__doc__.split('\n')[1])
+def _parser(prog):
+    parser = new_parser(prog, __doc__)
     parser.add_argument('checkpoint', type=Path, nargs='?')
     parser.add_argument('-o', '--output', type=Path, help='the .onnx to write')
     parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
@@ -94,9 +94,9 @@ def _frames(folder, count, input_size, info):
     return batches
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet export'):
     """Export, verify, optionally quantise and build a TensorRT engine."""
-    args = _parser().parse_args(argv)
+    args = _parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     if args.check:
         return _check(args)

@@ -23,17 +23,17 @@ Print what this machine has and which backend x precision pairs run here.
 so ``BISENET_ROS_HARDWARE=avx2 bisenet-info`` shows what an AVX2-only CPU runs.
 """
 
-import argparse
 import dataclasses
 import json
 import sys
 
 from bisenet_ros.runtime import hardware
+from bisenet_ros.tools.arguments import new_parser
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet info'):
     """Print the probe; return 0."""
-    parser = argparse.ArgumentParser(prog='bisenet-info', description=__doc__.split('\n')[1])
+    parser = new_parser(prog, __doc__)
     parser.add_argument('--json', action='store_true', help='print JSON instead of text')
     args = parser.parse_args(argv)
     try:

@@ -34,13 +34,13 @@ Example::
     bisenet-play run1 --wait-for-subscribers 1 --clock --ros-args -r /camera/image_raw:=/image
 """
 
-import argparse
 import sys
 import time
 
-from bisenet_ros.tools.bags import (adapt_qos, BagError, BagReadError, CAMERA_TYPES,
+from bisenet_ros.media.bags import (adapt_qos, BagError, BagReadError, CAMERA_TYPES,
                                     IMAGE_TYPES, message_class)
-from bisenet_ros.tools.bags import qos_from_profile, read_messages, read_topics
+from bisenet_ros.media.bags import qos_from_profile, read_messages, read_topics
+from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.processes import ros_context
 
 from rclpy.duration import Duration
@@ -245,9 +245,9 @@ class Player(Node):
         super().destroy_node()
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """Parse the command line (ROS arguments after ``--ros-args`` are left to rclpy)."""
-    parser = argparse.ArgumentParser(prog='bisenet-play', description=__doc__.split('\n')[1])
+    parser = new_parser(prog or 'bisenet play', __doc__)
     parser.add_argument('bag', help='rosbag2 directory, .mcap or .db3 file')
     parser.add_argument('--topics', nargs='+', default=None,
                         help='topics to play (default: Image, CompressedImage, CameraInfo)')
@@ -283,9 +283,9 @@ def parse_args(argv=None):
     return args
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet play'):
     """Play the bag; print the counts; return 0, or 1 if subscribers (or --step-on) never came."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     with ros_context('bisenet-play', argv) as (context, stop):
         return _play(args, context, stop)
 

@@ -29,14 +29,14 @@ Example::
     bisenet-record /camera/image_raw /bisenet_segmentation/overlay -o run1 --duration 30
 """
 
-import argparse
 import datetime
 import functools
 import sys
 import time
 
-from bisenet_ros.tools.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
-from bisenet_ros.tools.bags import STORAGE_PLUGINS
+from bisenet_ros.media.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
+from bisenet_ros.media.bags import STORAGE_PLUGINS
+from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.processes import ros_context
 
 from rclpy.clock import Clock, ClockType
@@ -134,9 +134,9 @@ def default_bag_name():
     return datetime.datetime.now().strftime('rosbag2_%Y_%m_%d-%H_%M_%S')
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """Parse the command line (ROS arguments after ``--ros-args`` are left to rclpy)."""
-    parser = argparse.ArgumentParser(prog='bisenet-record', description=__doc__.split('\n')[1])
+    parser = new_parser(prog or 'bisenet record', __doc__)
     parser.add_argument('topics', nargs='+', help='topics to record')
     parser.add_argument('-o', '--output', default=None,
                         help='bag directory to create (default: rosbag2_<date>-<time>)')
@@ -151,9 +151,9 @@ def parse_args(argv=None):
     return parser.parse_args(remove_ros_args(sys.argv[1:] if argv is None else argv))
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet record'):
     """Record until stopped; print the counts; return 0, or 1 if no topic was found."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     with ros_context('bisenet-record', argv) as (context, stop):
         return _record(args, context, stop)
 

@@ -21,7 +21,7 @@ else a drawn street scene.
 
 from pathlib import Path
 
-from bisenet_ros.tools import inputs
+from bisenet_ros.media import inputs
 import numpy as np
 
 SHARED = Path(__file__).resolve().parents[3] / 'shared'

@@ -14,71 +14,49 @@
 
 
 """
-bisenet-segment: segment images, folders, videos and rosbag2 files offline.
+bisenet segment: segment images, folders, videos and rosbag2 files offline.
 
-    bisenet-segment street.jpg -o out/             # out/street_{labels,color,overlay}.png
-    bisenet-segment frames/ -o out/                # the same for every image
-    bisenet-segment drive.mp4 -o out/              # out/drive_overlay.mp4
-    bisenet-segment bag_dir/ -o out/segmented_bag  # a bag with labels/color/overlay topics
+    bisenet segment street.jpg -o out/             # out/street_{labels,color,overlay}.png
+    bisenet segment frames/ -o out/                # the same for every image (and video)
+    bisenet segment drive.mp4 -o out/              # out/drive_color.mp4, drive_overlay.mp4,
+                                                   # out/drive_labels/drive_000000.png ...
+    bisenet segment bag_dir/ -o out/segmented_bag  # a bag with labels/color/overlay topics
 
-Label PNGs hold Cityscapes trainIds (255 = ignore). Every input frame gives
-exactly one output; per-class pixel statistics are printed at the end. An image
-or bag frame that cannot be read is skipped and listed at the end, the others
-are still done, and the exit status is 1 (also when nothing was found to
-segment); 2 for a usage error. The output may not be the input or inside it.
+Label PNGs hold the model's class ids (255 = ignore); confidence PNGs are mono8
+(255 x max class probability). A video gives colour and overlay videos and one
+PNG per frame (index in the name) for labels and confidence. Every input frame
+gives exactly one output; per-class pixel statistics are printed at the end.
+An image, video or bag frame that cannot be read is skipped and listed at the
+end, the others are still done, and the exit status is 1 (also when nothing
+was found to segment); 2 for a usage error. The output may not be the input or
+inside it.
 """
 
-import argparse
 import logging
 from pathlib import Path
 import sys
 
 from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
-from bisenet_ros.runtime import BackendUnavailableError, Segmenter
-from bisenet_ros.runtime.options import (AUTO, BACKENDS, DEFAULT_MAX_PIXELS, DEVICES,
-                                         PRECISIONS, RESIZE_POLICIES)
-from bisenet_ros.tools import inputs
-import cv2
+from bisenet_ros.media import inputs
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
+from bisenet_ros.tools.arguments import new_parser, runtime_config
+from bisenet_ros.tools.video_outputs import segment_video
 import numpy as np
 from tqdm import tqdm
 
-# Confidence is the node's alone: the offline outputs are label and colour images.
-OUTPUTS = render.OUTPUTS[:3]
+PROG = 'bisenet segment'
+OUTPUTS = render.OUTPUTS
+DEFAULT_OUTPUTS = 'labels,color,overlay'
 
 
-def add_segmenter_arguments(parser, auto_default=True):
-    """
-    Add the options every tool uses to build a Segmenter.
-
-    'auto' is offered for backend, device and precision everywhere, and is the
-    default unless ``auto_default`` is False (a fleet run, whose bags are
-    compared by what ran, defaults to torch on the CPU).
-    """
-    parser.add_argument('--model', type=Path, help='checkpoint or .onnx (default: demo model)')
-    parser.add_argument('--backend', choices=(AUTO, *BACKENDS),
-                        default=AUTO if auto_default else 'torch',
-                        help='auto: the fastest that keeps the accuracy bar here')
-    parser.add_argument('--device', choices=(AUTO, *DEVICES),
-                        default=AUTO if auto_default else 'cpu')
-    parser.add_argument('--precision', choices=(AUTO, *PRECISIONS),
-                        default=AUTO if auto_default else None,
-                        help='auto: the fastest that keeps the accuracy bar for the backend')
-    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'))
-    parser.add_argument('--resize', choices=RESIZE_POLICIES, default='stretch')
-    parser.add_argument('--threads', type=int, help='CPU threads (torch, ONNX Runtime, OpenCV)')
-    parser.add_argument('--batch', type=int, default=1, help='images per forward pass')
-    parser.add_argument('--int8-min-agreement', type=float, default=0.995,
-                        help='refuse an int8 model that labelled fewer of its held-out '
-                             'calibration pixels as fp32 did')
-
-
-def segmenter_from_args(args, **extra):
-    """Build the Segmenter the arguments describe."""
-    return Segmenter(args.model, backend=args.backend, device=args.device,
-                     precision=args.precision, input_size=args.input_size,
-                     resize=args.resize, threads=args.threads, max_batch=args.batch,
-                     int8_min_agreement=args.int8_min_agreement, **extra)
+def parse_outputs(parser, text):
+    """Return the set of outputs a comma-separated ``text`` names; exit 2 on an unknown one."""
+    which = {name for name in text.split(',') if name}
+    if not which or not which <= set(OUTPUTS):
+        parser.error(f'--outputs {text!r}: choose from {",".join(OUTPUTS)}')
+    return which
 
 
 class ClassStatistics:
@@ -103,11 +81,6 @@ class ClassStatistics:
         return lines
 
 
-def _write_image_outputs(seg, rgb, labels, stem, out_dir, which, alpha):
-    for name, array in render.render_outputs(rgb, labels, seg.lut, which, alpha).items():
-        inputs.write_rgb(out_dir / f'{stem}_{name}.png', array)
-
-
 def segment_images(seg, paths, out_dir, which, alpha, stats, failures,
                    max_pixels=DEFAULT_MAX_PIXELS):
     """
@@ -127,103 +100,96 @@ def segment_images(seg, paths, out_dir, which, alpha, stats, failures,
                 failures.append((path, str(exc).removeprefix(f'{path}: ')))
         for path, rgb, result in zip(chunk, images, seg.segment(images) if images else []):
             stats.add(result.labels)
-            _write_image_outputs(seg, rgb, result.labels, path.stem, out_dir, which, alpha)
+            for name, array in render.render_outputs(rgb, result.labels, seg.lut, which, alpha,
+                                                     result.confidence).items():
+                inputs.write_rgb(out_dir / f'{path.stem}_{name}.png', array)
             done += 1
     return done
 
 
-def segment_video(seg, path, out_dir, alpha, stats, max_pixels=DEFAULT_MAX_PIXELS):
-    """Write <stem>_overlay.mp4 with one overlay frame per input frame; return the count."""
-    count, fps = inputs.video_properties(path)
-    writer = None
-    written = 0
-    target = out_dir / f'{path.stem}_overlay.mp4'
-    try:
-        for rgb in tqdm(inputs.video_frames(path, max_pixels), total=count or None, unit='frame',
-                        desc=path.name):
-            (result,) = seg.segment([rgb])
-            stats.add(result.labels)
-            if writer is None:
-                out_dir.mkdir(parents=True, exist_ok=True)
-                writer = cv2.VideoWriter(str(target), cv2.VideoWriter_fourcc(*'mp4v'), fps,
-                                         (rgb.shape[1], rgb.shape[0]))
-            writer.write(cv2.cvtColor(seg.overlay(rgb, result.labels, alpha),
-                                      cv2.COLOR_RGB2BGR))
-            written += 1
-    finally:
-        if writer is not None:
-            writer.release()
-    return written
-
-
-def main(argv=None):
-    """Segment the given input; return the exit status."""
-    parser = argparse.ArgumentParser(prog='bisenet-segment', description=__doc__.split('\n')[1])
-    parser.add_argument('input', type=Path, help='image, folder of images, video or rosbag2')
-    parser.add_argument('-o', '--output', type=Path, required=True)
-    parser.add_argument('--outputs', default='labels,color,overlay',
+def build_parser(prog=PROG):
+    """Return the argument parser of ``bisenet segment``."""
+    parser = new_parser(prog, __doc__)
+    parser.add_argument('input', type=Path, help='image, folder of images and videos, video '
+                                                 'or rosbag2')
+    parser.add_argument('-o', '--output', type=Path, required=True, help='output folder (a new '
+                                                                         'bag for a bag)')
+    parser.add_argument('--outputs', default=DEFAULT_OUTPUTS,
                         help=f'comma-separated subset of {",".join(OUTPUTS)}')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
-    parser.add_argument('--topics', nargs='*', help='bag image topics (default: all)')
+    parser.add_argument('--topics', nargs='+', help='bag image topics (default: all)')
     parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
                         help='largest input image accepted, checked from its header before '
-                             'decoding (default 8K: %(default)s)')
-    add_segmenter_arguments(parser)
+                             'decoding (8K)')
+    RuntimeConfig.add_arguments(parser)
+    return parser
+
+
+def main(argv=None, prog=PROG):
+    """Segment the given input; return the exit status."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
-    which = set(args.outputs.split(','))
-    if not which <= set(OUTPUTS):
-        parser.error(f'--outputs: unknown {sorted(which - set(OUTPUTS))}; valid: {OUTPUTS}')
+    which = parse_outputs(parser, args.outputs)
+    config = runtime_config(parser, args, confidence='confidence' in which)
     try:
         kind = inputs.input_kind(args.input)
         inputs.check_output(args.input, args.output, kind)
-        paths = _image_paths(args.input, kind)
-        seg = segmenter_from_args(args)
+        paths, videos = _folder_contents(args.input, kind)
+        seg = build_segmenter(config=config)
     except (CheckpointError, BackendUnavailableError, ValueError, OSError) as exc:
-        print(f'bisenet-segment: {exc}', file=sys.stderr)
+        print(f'{prog}: {exc}', file=sys.stderr)
         return 1
     stats = ClassStatistics(seg.class_names)
     failures = []
+    count = 0
     try:
-        if kind in ('image', 'folder'):
-            count = segment_images(seg, paths, args.output, which, args.alpha, stats, failures,
-                                   args.max_image_pixels)
-        elif kind == 'video':
-            count = segment_video(seg, args.input, args.output, args.alpha, stats,
-                                  args.max_image_pixels)
-        else:
+        if kind == 'bag':
             from bisenet_ros.tools.segment_bag import segment_bag
             count = segment_bag(seg, args.input, args.output, which, args.alpha, stats,
                                 args.topics, failures, args.max_image_pixels)
+        else:
+            count = segment_images(seg, paths, args.output, which, args.alpha, stats,
+                                   failures, args.max_image_pixels)
+        for video in videos:
+            try:
+                count += segment_video(seg, video, args.output, which, args.alpha, stats,
+                                       args.max_image_pixels)
+            except ValueError as exc:  # an unreadable video: listed, the others still done
+                failures.append((video, str(exc).removeprefix(f'{video}: ')))
     except (ValueError, OSError, RuntimeError) as exc:  # unreadable input, unwritable output
-        print(f'bisenet-segment: {exc}', file=sys.stderr)
+        print(f'{prog}: {exc}', file=sys.stderr)
         return 2 if getattr(exc, 'usage', False) else 1
     unit = 'frames' if kind in ('video', 'bag') else 'images'
     print(f'segmented {count} {unit} -> {args.output}')
     print('\n'.join(stats.table()))
     for where, reason in failures:
-        print(f'bisenet-segment: skipped {where}: {reason}', file=sys.stderr)
+        print(f'{prog}: skipped {where}: {reason}', file=sys.stderr)
     if failures:
-        print(f'bisenet-segment: {len(failures)} input(s) could not be segmented (listed above)',
+        print(f'{prog}: {len(failures)} input(s) could not be segmented (listed above)',
               file=sys.stderr)
     if not count and not failures:
-        print(f'bisenet-segment: nothing was segmented in {args.input}', file=sys.stderr)
+        print(f'{prog}: nothing was segmented in {args.input}', file=sys.stderr)
     return 1 if failures or not count else 0
 
 
-def _image_paths(path, kind):
-    """Return the image files of an image or folder input; refuse a folder without any."""
-    if kind == 'image':
-        return [path]
+def _folder_contents(path, kind):
+    """
+    Return (image files, video files) to segment for an input of ``kind``.
+
+    A folder gives its images and its videos; a folder with neither is refused.
+    """
+    if kind in ('image', 'video'):
+        return ([path], []) if kind == 'image' else ([], [path])
     if kind != 'folder':
-        return []
-    paths = inputs.image_files(path)
-    if not paths:
+        return [], []
+    images, videos = inputs.image_files(path), inputs.video_files(path)
+    if not images and not videos:
         hint = (' (a rosbag2 folder needs its metadata.yaml)'
                 if any(p.suffix in ('.mcap', '.db3') for p in path.iterdir()) else '')
-        raise ValueError(f'{path}: no images ({", ".join(inputs.IMAGE_SUFFIXES)}) to '
-                         f'segment{hint}')
-    return paths
+        raise ValueError(f'{path}: no images ({", ".join(inputs.IMAGE_SUFFIXES)}) or videos '
+                         f'({", ".join(inputs.VIDEO_SUFFIXES)}) to segment{hint}')
+    return images, videos
 
 
 if __name__ == '__main__':

@@ -28,7 +28,7 @@ import logging
 from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
-from bisenet_ros.tools import bags
+from bisenet_ros.media import bags
 import numpy as np
 from tqdm import tqdm
 
@@ -128,10 +128,11 @@ class BagSegmentation:
                   else image_to_rgb)
         return msg.header, decode(msg, max_pixels)
 
-    def output_messages(self, seg, topic, header, rgb, labels, alpha):
-        """Return [(output topic, CDR bytes)] of one segmented frame, each with ``header``."""
+    def output_messages(self, seg, topic, header, rgb, result, alpha):
+        """Return [(output topic, CDR bytes)] of one SegmentationResult, each with ``header``."""
         store = bags.typestore()
-        products = render.render_outputs(rgb, labels, seg.lut, self.which, alpha)
+        products = render.render_outputs(rgb, result.labels, seg.lut, self.which, alpha,
+                                         result.confidence)
         return [(out_topic, store.serialize_cdr(_image_message(store, header, products[name]),
                                                 IMAGE))
                 for name, out_topic in self.outputs[topic].items()]
@@ -158,9 +159,9 @@ def segment_bag(seg, path, out_path, which, alpha, stats, topics=None, failures=
                 if failures is not None:
                     failures.append((f'{message.topic} at {message.timestamp}', str(exc)))
                 continue
-            labels = seg.segment([rgb])[0].labels
-            stats.add(labels)
-            for out_topic, data in plan.output_messages(seg, message.topic, header, rgb, labels,
+            result = seg.segment([rgb])[0]
+            stats.add(result.labels)
+            for out_topic, data in plan.output_messages(seg, message.topic, header, rgb, result,
                                                         alpha):
                 writer.write(out_topic, message.timestamp, data)
             done += 1

@@ -14,29 +14,28 @@
 
 
 """
-bisenet-segment-fleet: segment many rosbag2 bags, in this process or on a Ray cluster.
+bisenet fleet: segment many rosbag2 bags, in this process or on a Ray cluster.
 
-    bisenet-segment-fleet drives/ -o segmented/                  # in this process
-    bisenet-segment-fleet drives/ -o segmented/ --ray            # on a local Ray cluster
-    bisenet-segment-fleet bags.txt -o /shared/seg --ray auto     # on this node's cluster
+    bisenet fleet drives/ -o segmented/                      # in this process
+    bisenet fleet drives/ -o segmented/ --ray                # on a local Ray cluster
+    bisenet fleet bags.txt -o /shared/seg --ray-address auto # on this node's cluster
 
 Inputs are bags, folders searched for bags, or manifests (one path a line).
 Each bag becomes one output bag under the output root, at the path it has
 below its input folder, with labels/color/overlay beside each image topic as
-bisenet-segment writes them (--labels-only: labels alone, without the input
+bisenet segment writes them (--labels-only: labels alone, without the input
 images). Big bags are split into chunks of about --chunk-frames frames,
 written by different workers as the split files of one bag. A bag is written
 under a hidden temporary name and renamed when complete; a rerun skips the
 bags whose output records the same model, settings and package version, and
-redoes the others. A JSON report lists every bag (default:
-<output>/fleet-report.json).
+redoes the others. A JSON report lists every bag (--json, default:
+<output>/fleet-report.json). 'auto' (the default backend, device and
+precision) is resolved once, on the machine that starts the run.
 
 Exit status: 0 when every bag is done (now or before), 1 when a bag failed
 or a frame could not be decoded (each listed), 2 for a usage error.
 """
 
-import argparse
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -46,47 +45,50 @@ import uuid
 
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import BackendUnavailableError
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
-from bisenet_ros.runtime.options import AUTO, DEFAULT_MAX_PIXELS
-from bisenet_ros.tools import bags
-from bisenet_ros.tools import inputs
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
+from bisenet_ros.media import bags
+from bisenet_ros.media import inputs
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet import output_bags
 from bisenet_ros.tools.fleet.chunks import ChunkTask, split_span
 from bisenet_ros.tools.fleet.report import BagRun, write_report
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
-from bisenet_ros.tools.segment import add_segmenter_arguments, OUTPUTS, segmenter_from_args
+from bisenet_ros.tools.arguments import new_parser, runtime_config
+from bisenet_ros.tools.segment import DEFAULT_OUTPUTS, OUTPUTS, parse_outputs
 from bisenet_ros.tools.segment_bag import BagSegmentation
 from tqdm import tqdm
 
-PROG = 'bisenet-segment-fleet'
+PROG = 'bisenet fleet'
 # CPU threads of each Ray worker unless --threads says otherwise.
 RAY_WORKER_THREADS = 2
 
 
-def build_parser():
-    """Return the argument parser of bisenet-segment-fleet."""
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n')[1])
+def build_parser(prog=PROG):
+    """Return the argument parser of bisenet fleet."""
+    parser = new_parser(prog, __doc__)
     parser.add_argument('inputs', nargs='+', type=Path,
                         help='bags, folders of bags (searched recursively), manifests')
     parser.add_argument('-o', '--output', type=Path, required=True, help='output root')
     parser.add_argument('--outputs', help=f'comma-separated subset of {",".join(OUTPUTS)} '
-                                          '(default: all)')
+                                          f'(default: {DEFAULT_OUTPUTS})')
     parser.add_argument('--labels-only', action='store_true',
                         help='write the labels topics only, without copies of the input images')
     parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
     parser.add_argument('--topics', nargs='+', help='image topics (default: all of each bag)')
     parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
-                        help='largest input image accepted (default 8K: %(default)s)')
+                        help='largest input image accepted (8K)')
     parser.add_argument('--chunk-frames', type=int, default=1000,
                         help='split bigger bags into chunks of about this many frames')
-    parser.add_argument('--report', type=Path,
+    parser.add_argument('--json', type=Path, metavar='FILE',
                         help='JSON report (default: <output>/fleet-report.json)')
-    parser.add_argument('--ray', nargs='?', const='local', metavar='ADDRESS',
-                        help='run on Ray: alone, a local cluster for this run; auto or '
-                             'ray://head:10001 joins one (write it after the inputs)')
+    parser.add_argument('--ray', action='store_true',
+                        help='run on Ray: a local cluster for this run, or the one '
+                             '--ray-address (also --ray=ADDRESS) names')
+    parser.add_argument('--ray-address', metavar='ADDRESS',
+                        help='join this Ray cluster: auto, host:port or ray://head:10001')
     parser.add_argument('--workers', type=int,
                         help='Ray workers, one model each (default: as many as the cluster '
                              'has GPUs, or CPUs / --threads)')
@@ -94,9 +96,19 @@ def build_parser():
                         help='GPUs each Ray worker asks with device cuda (0.5: two per GPU)')
     parser.add_argument('--retries', type=int, default=3,
                         help='times a task is retried after its worker died')
-    add_segmenter_arguments(parser, auto_default=False)
-    parser.set_defaults(device=None)
+    RuntimeConfig.add_arguments(parser)
     return parser
+
+
+def _parse(parser, argv):
+    """Parse ``argv``; ``--ray=ADDRESS`` is ``--ray-address ADDRESS`` (never an input)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = [part for token in argv for part in (
+        ('--ray-address', token.partition('=')[2]) if token.startswith('--ray=') else (token,))]
+    args = parser.parse_args(argv)
+    if args.ray_address is not None:
+        args.ray = args.ray_address
+    return args
 
 
 def _settings(parser, args):
@@ -104,23 +116,19 @@ def _settings(parser, args):
     if args.labels_only and args.outputs not in (None, 'labels'):
         parser.error(f'--labels-only writes labels alone; it cannot go with --outputs '
                      f'{args.outputs}')
-    which = set((args.outputs or ('labels' if args.labels_only else ','.join(OUTPUTS)))
-                .split(','))
-    if not which <= set(OUTPUTS):
-        parser.error(f'--outputs: unknown {sorted(which - set(OUTPUTS))}; valid: {OUTPUTS}')
-    for name in ('chunk_frames', 'workers', 'threads', 'batch'):
+    which = parse_outputs(parser, args.outputs or ('labels' if args.labels_only
+                                                   else DEFAULT_OUTPUTS))
+    for name in ('chunk_frames', 'workers'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    if args.ray not in (None, 'local', 'auto') and ':' not in args.ray:
-        parser.error(f'--ray {args.ray}: not an address (auto, host:port, ray://head:10001); '
-                     'write --ray after the inputs or as --ray=ADDRESS')
+    if args.ray not in (False, True, 'auto') and ':' not in args.ray:
+        parser.error(f'--ray-address {args.ray}: not an address (auto, host:port, '
+                     'ray://head:10001)')
+    runtime = runtime_config(parser, args, model=args.model or demo_model_path(),
+                             confidence='confidence' in which)
     return RunSettings(
-        model=args.model or demo_model_path(), backend=args.backend, device=args.device or 'cpu',
-        precision=args.precision,
-        input_size=tuple(args.input_size) if args.input_size else None, resize=args.resize,
-        threads=args.threads, batch=args.batch, int8_min_agreement=args.int8_min_agreement,
-        outputs=tuple(sorted(which)), copy_inputs=not args.labels_only, alpha=args.alpha,
-        topics=tuple(args.topics) if args.topics else None,
+        runtime, outputs=tuple(sorted(which)), copy_inputs=not args.labels_only,
+        alpha=args.alpha, topics=tuple(args.topics) if args.topics else None,
         max_image_pixels=args.max_image_pixels)
 
 
@@ -201,11 +209,11 @@ def _ray_workers(args, settings, out_root):
     """Return (a start_workers function for Ray, the settings its workers run, their count)."""
     from bisenet_ros.tools.fleet import ray_workers
     cpus, gpus = ray_workers.cluster_resources()
-    device = args.device or ('cuda' if gpus else 'cpu')
-    threads = args.threads or RAY_WORKER_THREADS
+    device = settings.runtime.device
+    threads = settings.runtime.threads or RAY_WORKER_THREADS
     count = args.workers or max(1, int(gpus // args.gpus_per_worker) if device == 'cuda'
                                 else cpus // threads)
-    settings = dataclasses.replace(settings, device=device, threads=threads)
+    settings = settings.with_runtime(threads=threads)
 
     def start_workers(paths):
         # A marker only this run writes: a worker seeing it sees the same output root.
@@ -229,14 +237,17 @@ def _resolve_auto(settings):
     numbers and its identity names what ran. A worker that cannot run it fails
     with the probe's reason rather than quietly taking another path.
     """
-    if AUTO not in (settings.backend, settings.device, settings.precision):
+    if not settings.runtime.automatic:
         return settings, None
-    seg = segmenter_from_args(settings)
+    seg = build_segmenter(config=settings.runtime)
     choice = seg.auto_choice
     print(f'{PROG}: auto chose {choice.backend} {choice.device} {choice.precision} on this '
           f'machine ({choice.reason}); every worker runs it')
-    return dataclasses.replace(settings, backend=choice.backend, device=choice.device,
-                               precision=choice.precision), seg
+    settings = settings.with_runtime(backend=choice.backend, device=choice.device,
+                                     precision=choice.precision)
+    if choice.model:  # a checkpoint's int8 sibling: the workers load that file
+        settings = settings.with_runtime(model=choice.model)
+    return settings, seg
 
 
 def _driver_model(args, settings, resolved=None):
@@ -248,11 +259,12 @@ def _driver_model(args, settings, resolved=None):
     checkpoint meant for an ONNX backend, exports it once: the .onnx is what
     the workers get.
     """
+    runtime = settings.runtime
     if not args.ray:
-        return resolved or segmenter_from_args(settings), settings.model
-    seg = segmenter_from_args(dataclasses.replace(settings, device='cpu', precision=None))
-    exported = settings.backend != 'torch' and Path(settings.model).suffix != '.onnx'
-    return seg, Path(seg.info.path) if exported else Path(settings.model)
+        return resolved or build_segmenter(config=runtime), runtime.model
+    seg = resolved or build_segmenter(config=runtime.replace(device='cpu', precision=None))
+    exported = runtime.backend != 'torch' and Path(runtime.model).suffix != '.onnx'
+    return seg, Path(seg.info.path) if exported else Path(runtime.model)
 
 
 def _print_outcome(bag_runs, report_path):
@@ -272,10 +284,10 @@ def _print_outcome(bag_runs, report_path):
     return 1 if failed else 0
 
 
-def main(argv=None):
+def main(argv=None, prog=PROG):
     """Segment the bags of the given inputs; return the exit status."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser = build_parser(prog)
+    args = _parse(parser, argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     settings = _settings(parser, args)
     out_root = args.output
@@ -295,10 +307,10 @@ def main(argv=None):
         if args.ray:
             from bisenet_ros.tools.fleet import ray_workers
             cpus = (args.workers or 0) * (args.threads or RAY_WORKER_THREADS) or os.cpu_count()
-            started = ray_workers.connect(None if args.ray == 'local' else args.ray, cpus)
+            started = ray_workers.connect(None if args.ray is True else args.ray, cpus)
         settings, resolved = _resolve_auto(settings)
         seg, worker_model = _driver_model(args, settings, resolved)
-        settings = dataclasses.replace(settings, model=worker_model)
+        settings = settings.with_runtime(model=worker_model)
         if args.ray:
             start_workers, settings, count = _ray_workers(args, settings, out_root)
         else:
@@ -316,9 +328,9 @@ def main(argv=None):
             ray_workers.import_ray().shutdown()
     run = {'model': {'path': str(args.model or demo_model_path()), 'digest': digest,
                      'arch': seg.info.arch},
-           **identity, 'device': settings.device, 'threads': settings.threads,
+           **identity, 'device': settings.runtime.device, 'threads': settings.runtime.threads,
            'ray': args.ray, 'workers': count}
-    report_path = args.report or out_root / 'fleet-report.json'
+    report_path = args.json or out_root / 'fleet-report.json'
     write_report(report_path, run, bag_runs, time.monotonic() - began)
     return _print_outcome(bag_runs, report_path)
 

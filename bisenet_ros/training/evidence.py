@@ -49,10 +49,12 @@ def measure(int8_path, fp32_path, dataset, split, classes=None, threads=None):
 
 
 def _compare(int8_path, fp32_path, backend, dataset, classes, threads):
-    from bisenet_ros.runtime import Segmenter
+    from bisenet_ros.runtime import build_segmenter, RuntimeConfig
+    # Each file at its own precision, on the CPU, in one runtime.
+    config = RuntimeConfig(backend=backend, device='cpu', precision=None, threads=threads)
     # Unchecked on purpose: these figures are what the gate will check.
-    int8 = Segmenter(int8_path, backend=backend, int8_min_agreement=0.0, threads=threads)
-    fp32 = Segmenter(fp32_path, backend=backend, threads=threads) if fp32_path else None
+    int8 = build_segmenter(int8_path, config, int8_min_agreement=0.0)
+    fp32 = build_segmenter(fp32_path, config) if fp32_path else None
     count = int8.info.num_classes
     matrices = {'int8': 0, 'fp32': 0}
     same = total = 0

@@ -129,7 +129,7 @@ class RayWorkers:
     """
     ``count`` ChunkWorker actors on the connected cluster, each loading the model once.
 
-    Each asks ``settings.threads`` CPUs and, with device cuda, ``gpus`` GPUs.
+    Each asks ``settings.runtime.threads`` CPUs and, with device cuda, ``gpus`` GPUs.
     Before any work every worker checks that it sees the paths ``visible``
     (inputs, and a marker file in the output root); a worker that does not
     makes the start fail, naming its host and the paths.
@@ -139,12 +139,12 @@ class RayWorkers:
         """Start the workers and wait until each has loaded the model and checked storage."""
         ray = self._ray = import_ray()
         self.retries = retries
-        model = Path(settings.model)
+        model = Path(settings.runtime.model)
         state_name = f'bisenet-fleet-{uuid.uuid4().hex}'
         self._state = ray.remote(num_cpus=0)(_RunState).options(name=state_name).remote(
             model.read_bytes())
         actor = ray.remote(_ShippedModelWorker).options(
-            num_cpus=settings.threads or 1, num_gpus=gpus if settings.device == 'cuda' else 0,
+            num_cpus=settings.runtime.threads or 1, num_gpus=gpus if settings.runtime.device == 'cuda' else 0,
             max_restarts=retries, max_task_retries=retries)
         self.actors = [actor.remote(settings, model.name, state_name) for _ in range(count)]
         try:
@@ -163,10 +163,10 @@ class RayWorkers:
         checks = [actor.missing_paths.remote(visible) for actor in self.actors]
         ready, waiting = ray.wait(checks, num_returns=len(checks), timeout=timeout)
         if waiting:
-            gpus = ' and GPUs' if settings.device == 'cuda' else ''
+            gpus = ' and GPUs' if settings.runtime.device == 'cuda' else ''
             raise WorkerStartError(
                 f'{len(waiting)} of {len(checks)} workers did not start within {timeout:.0f} s: '
-                f'the cluster lacks the CPUs{gpus} they ask ({settings.threads or 1} CPUs '
+                f'the cluster lacks the CPUs{gpus} they ask ({settings.runtime.threads or 1} CPUs '
                 'each); ask fewer --workers or --threads')
         try:
             answers = ray.get(ready)

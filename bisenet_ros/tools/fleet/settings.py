@@ -16,14 +16,15 @@
 """
 What a fleet run does, and the identity that says whether a finished output still fits.
 
-The fields of RunSettings are named as bisenet-segment's arguments, so the
-Segmenter is built by the same function in the driver and in every worker.
+RunSettings holds the run's RuntimeConfig (the same one ``bisenet segment``
+builds) and what the fleet adds: outputs, topics, overlay opacity. The driver
+and every worker build their Segmenter from it with ``build_segmenter``.
 """
 
 import dataclasses
-from pathlib import Path
 
 from bisenet_ros import __version__
+from bisenet_ros.runtime.config import RuntimeConfig
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 
 # The key of a fleet output's record in its metadata.yaml custom_data.
@@ -33,44 +34,37 @@ RECORD_KEY = 'bisenet_ros.fleet'
 @dataclasses.dataclass(frozen=True)
 class RunSettings:
     """
-    The model, its runtime options and the outputs every worker of a run produces.
+    The model's runtime configuration and the outputs every worker of a run produces.
 
-    ``outputs`` is a sorted tuple of labels, color and overlay; ``copy_inputs``
-    whether the input images are copied into the output bags; ``topics`` the
-    image topics to segment (None: all of each bag's).
+    ``outputs`` is a sorted tuple of labels, color, overlay and confidence;
+    ``copy_inputs`` whether the input images are copied into the output bags;
+    ``topics`` the image topics to segment (None: all of each bag's).
     """
 
-    model: Path = None
-    backend: str = 'torch'
-    device: str = 'cpu'
-    precision: str = None
-    input_size: tuple = None
-    resize: str = 'stretch'
-    threads: int = None
-    batch: int = 1
-    int8_min_agreement: float = 0.995
+    runtime: RuntimeConfig = RuntimeConfig()
     outputs: tuple = ('color', 'labels', 'overlay')
     copy_inputs: bool = True
     alpha: float = 0.5
     topics: tuple = None
     max_image_pixels: int = DEFAULT_MAX_PIXELS
 
+    def with_runtime(self, **changes):
+        """Return a copy whose runtime configuration has ``changes``."""
+        return dataclasses.replace(self, runtime=self.runtime.replace(**changes))
+
     def identity(self, model_digest, input_size):
         """
         Return what an output bag records of the run that wrote it (a JSON-able dict).
 
         A rerun skips a bag whose finished output records the same identity:
-        same model file (``model_digest``), backend, precision, network input
-        size, resize policy, outputs, overlay opacity, topics, image size limit
-        and package version. The device is left out: it changes speed, not
-        what is asked for.
+        same model file (``model_digest``), the runtime's identity (backend,
+        precision, network input size, resize and label resize), outputs,
+        overlay opacity, topics, image size limit and package version.
         """
         return {
             'model_digest': model_digest,
-            'backend': self.backend,
-            'precision': self.precision or 'as stored',
+            **self.runtime.identity(),
             'input_size': list(input_size),
-            'resize': self.resize,
             'outputs': list(self.outputs),
             'copy_inputs': self.copy_inputs,
             'alpha': self.alpha if 'overlay' in self.outputs else None,

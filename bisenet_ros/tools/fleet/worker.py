@@ -28,8 +28,8 @@ import socket
 import time
 
 from bisenet_ros.image_msgs import ImageFormatError
-from bisenet_ros.tools import bags
-from bisenet_ros.tools.segment import segmenter_from_args
+from bisenet_ros.media import bags
+from bisenet_ros.runtime import build_segmenter
 from bisenet_ros.tools.segment_bag import BagSegmentation
 
 # How often a worker tells the driver how far it got (seconds).
@@ -54,9 +54,9 @@ class ChunkWorker:
     """Segment chunk tasks with one Segmenter built from RunSettings."""
 
     def __init__(self, settings, seg=None):
-        """Load the model of ``settings`` unless ``seg`` is given (raises as Segmenter does)."""
+        """Load the model of ``settings`` unless ``seg`` is given (raises as build_segmenter)."""
         self.settings = settings
-        self.seg = seg or segmenter_from_args(settings)
+        self.seg = seg or build_segmenter(config=settings.runtime)
 
     def pid(self):
         """Return this worker's process id."""
@@ -120,8 +120,7 @@ class ChunkWorker:
         results = self.seg.segment([rgb for _, _, rgb in batch])
         for (message, header, rgb), segmented in zip(batch, results):
             for out_topic, data in plan.output_messages(self.seg, message.topic, header, rgb,
-                                                        segmented.labels,
-                                                        self.settings.alpha):
+                                                        segmented, self.settings.alpha):
                 writer.write(out_topic, message.timestamp, data)
         return len(batch)
 

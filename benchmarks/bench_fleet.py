@@ -14,10 +14,12 @@
 
 
 """
-Benchmark bisenet-segment-fleet: in-process against Ray, one worker against two.
+Benchmark bisenet fleet: in-process against Ray, one worker against two.
 
-    python -m bisenet_ros.tools.bench_fleet                 # 4 bags x 40 frames, 640x360
-    python -m bisenet_ros.tools.bench_fleet --bags 8 --frames 100 --model v2.pth
+A development benchmark, not a user command (it is not installed):
+
+    python benchmarks/bench_fleet.py                 # 4 bags x 40 frames, 640x360
+    python benchmarks/bench_fleet.py --bags 8 --frames 100 --model v2.pth
 
 Writes generated street bags (raw rgb8) to a temporary folder and segments
 them three times: in this process with one model on --threads threads, on a
@@ -30,7 +32,6 @@ printed apart. Needs the cluster extra (Ray).
 """
 
 import argparse
-import dataclasses
 from pathlib import Path
 import sys
 import tempfile
@@ -38,8 +39,9 @@ import time
 
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime.config import parse_size, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
-from bisenet_ros.tools import bags
+from bisenet_ros.media import bags
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
@@ -95,13 +97,13 @@ def _timed_run(inputs, out, settings, identity, workers):
 
 def _compare(folder, base, identity, args, ray_workers):
     """Run the configurations round-robin, --rounds times, and print the best rate of each."""
-    wide = dataclasses.replace(base, threads=args.threads)
-    narrow = dataclasses.replace(base, threads=1)
+    wide = base.with_runtime(threads=args.threads)
+    narrow = base.with_runtime(threads=1)
     configs = {f'in-process, 1 worker x {args.threads} threads': (wide, LocalWorkers(wide))}
     for settings, count in ((wide, 1), (narrow, args.threads)):
         began = time.monotonic()
         workers = ray_workers.RayWorkers(settings, count)
-        name = f'Ray, {count} worker(s) x {settings.threads} thread(s)'
+        name = f'Ray, {count} worker(s) x {settings.runtime.threads} thread(s)'
         configs[name] = settings, workers
         print(f'{name}: started in {time.monotonic() - began:.1f} s (not counted)')
     rates = dict.fromkeys(configs, 0.0)
@@ -120,8 +122,7 @@ def main(argv=None):
     """Run the three configurations and print frames/s; return the exit status."""
     parser = argparse.ArgumentParser(prog='bench_fleet', description=__doc__.split('\n')[1])
     parser.add_argument('--model', type=Path, help='checkpoint (default: demo model)')
-    parser.add_argument('--input-size', type=int, nargs=2, default=(512, 256),
-                        metavar=('W', 'H'))
+    parser.add_argument('--input-size', type=parse_size, default='512x256', metavar='WxH')
     parser.add_argument('--bags', type=int, default=4)
     parser.add_argument('--frames', type=int, default=40, help='frames per bag')
     parser.add_argument('--threads', type=int, default=2, help='CPU threads per machine')
@@ -130,9 +131,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from bisenet_ros.tools.fleet import ray_workers
     model = args.model or demo_model_path()
-    base = RunSettings(model=model, input_size=tuple(args.input_size), outputs=('labels',),
-                       copy_inputs=False)
-    identity = base.identity(file_sha256(model), base.input_size)
+    # Torch fp32 on the CPU: the benchmark compares ways of spreading work, not paths.
+    base = RunSettings(RuntimeConfig(model=model, backend='torch', device='cpu',
+                                     precision='fp32', input_size=args.input_size),
+                       outputs=('labels',), copy_inputs=False)
+    identity = base.identity(file_sha256(model), args.input_size)
     print(hardware.probe().summary())
     print(f'{args.bags} bags x {args.frames} frames of 640x360, network input '
           f'{args.input_size[0]}x{args.input_size[1]}, labels only')

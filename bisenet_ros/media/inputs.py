@@ -31,6 +31,11 @@ def image_files(folder):
     return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
+def video_files(folder):
+    """Return the video files of ``folder`` (not recursive), sorted by name."""
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
 def read_rgb(path, max_pixels=DEFAULT_MAX_PIXELS):
     """
     Return an image file as (H, W, 3) uint8 RGB; raise ValueError if unreadable.

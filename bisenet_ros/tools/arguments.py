@@ -1,0 +1,55 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+What every ``bisenet`` subcommand's command line shares: the parser, its help, runtime options.
+
+One spelling per thing across subcommands: ``--model``, ``--input-size WxH``,
+``--batch``, ``--data`` (a dataset root), ``--json FILE``; every ``--help``
+shows each default.
+"""
+
+import argparse
+
+from bisenet_ros.runtime.config import RuntimeConfig
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """
+    Each option's default after its help, the description kept as written.
+
+    An option whose help already names its default (in words, for a None
+    default such as "the model's own") is left as written.
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if ('default' in text or not action.option_strings
+                or action.default in (None, False, argparse.SUPPRESS)):
+            return text
+        return f'{text} (default: %(default)s)'
+
+
+def new_parser(prog, doc):
+    """Return a parser for subcommand ``prog`` described by a module docstring ``doc``."""
+    return argparse.ArgumentParser(prog=prog, description=doc.strip(),
+                                   formatter_class=HelpFormatter)
+
+
+def runtime_config(parser, args, **extra):
+    """Return the RuntimeConfig of ``args``; a value it refuses exits 2 through ``parser``."""
+    try:
+        return RuntimeConfig.from_args(args, **extra)
+    except ValueError as exc:
+        parser.error(str(exc))
