@@ -72,11 +72,14 @@ class LoggedProcess:
 
     def __init__(self, argv, env, log_path):
         """Start ``python -m *argv``; stdout and stderr both go to ``log_path``."""
+        self._start([sys.executable, '-m', *argv], env, log_path)
+
+    def _start(self, command, env, log_path, **popen):
         self.log_path = Path(log_path)
         self._log_file = open(self.log_path, 'wb')
         self.process = subprocess.Popen(
-            [sys.executable, '-m', *[str(a) for a in argv]], cwd=REPO, env=env,
-            stdout=self._log_file, stderr=subprocess.STDOUT)
+            [str(a) for a in command], cwd=REPO, env=env, stdout=self._log_file,
+            stderr=subprocess.STDOUT, **popen)
         self.pid = self.process.pid
 
     def log(self):
@@ -106,6 +109,36 @@ class LoggedProcess:
         """End the process if it still runs (SIGINT, then SIGKILL), and close the log."""
         stop_process(self.process, 15)
         self._log_file.close()
+
+
+def _default_sigint():
+    # A test run started as a background job inherits SIGINT ignored; a command typed in a
+    # terminal always has it, and `ros2 launch` only ends its processes on it.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class LoggedCommand(LoggedProcess):
+    """A command as typed in a terminal (``ros2 launch ...``), its output in a log file."""
+
+    def __init__(self, command, env, log_path):
+        """Start ``command`` with SIGINT as in a terminal; its output goes to ``log_path``."""
+        self._start(command, env, log_path, preexec_fn=_default_sigint)
+
+
+def activated_environment(domain_id, venv=None):
+    """
+    Return the environment ``. <venv>/bin/activate`` gives, in LOCALHOST discovery on a domain.
+
+    The venv's own activate script is sourced, as a user does, so its
+    AMENT_PREFIX_PATH is the one the ``ros2`` commands see.
+    """
+    venv = Path(venv or sys.prefix)
+    env = ros_environment(domain_id)
+    for name in ('AMENT_PREFIX_PATH', 'VIRTUAL_ENV'):
+        env.pop(name, None)
+    done = subprocess.run(['bash', '-c', f'. "{venv}/bin/activate" && env -0'], env=env,
+                          capture_output=True, check=True)
+    return dict(item.split('=', 1) for item in done.stdout.decode().split('\0') if '=' in item)
 
 
 class NodeProcess(LoggedProcess):

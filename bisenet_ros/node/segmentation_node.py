@@ -46,6 +46,12 @@ from std_msgs.msg import String
 __all__ = ['SegmentationNode', 'StartError']
 
 
+def _device(segmenter):
+    """Return the device ``segmenter`` runs on: what auto chose, else the one asked for."""
+    choice = segmenter.auto_choice
+    return choice.device if choice is not None else segmenter.config.device
+
+
 class StartError(RuntimeError):
     """The node could not start; the message is the one line shown to the user."""
 
@@ -309,7 +315,7 @@ class SegmentationNode(LifecycleNode):
     def _release_model(self):
         if self._segmenter is None:
             return
-        on_cuda = self._segmenter.device == 'cuda'
+        on_cuda = _device(self._segmenter) == 'cuda'
         self._segmenter = None
         self._confidence_available = False
         gc.collect()
@@ -353,5 +359,5 @@ class SegmentationNode(LifecycleNode):
             return
         self._diagnostics_pub.publish(diagnostics_array(
             self.get_clock().now().to_msg(), self.get_name(), self._cameras.values(),
-            self._active, self._segmenter.describe(), self._segmenter.device,
+            self._active, self._segmenter.describe(), _device(self._segmenter),
             time.monotonic()))
