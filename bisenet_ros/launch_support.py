@@ -25,14 +25,23 @@ import difflib
 import os
 import shutil
 
-from ament_index_python.packages import get_package_prefix, PackageNotFoundError
-from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS
-from launch.actions import DeclareLaunchArgument, RegisterEventHandler, Shutdown
+from ament_index_python.packages import (get_package_prefix, get_package_share_directory,
+                                         PackageNotFoundError)
+from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS, PACKAGE
+from launch.actions import (DeclareLaunchArgument, LogInfo, RegisterEventHandler,
+                            SetEnvironmentVariable, Shutdown)
 from launch.event_handlers import OnProcessExit
 from launch.substitutions import LaunchConfiguration
 from launch_ros.parameter_descriptions import ParameterValue
 
 _BOOLEANS = ('true', 'false')
+# Fast DDS 3 (Kilted on) reads the first, Fast DDS 2 (Humble, Jazzy) the second. Fast DDS 3
+# reads both, and a file named by both is loaded twice and refused: only one is set.
+PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
+FAST_DDS_2_DISTROS = ('humble', 'iron', 'jazzy')
+# Below this, /dev/shm cannot hold a 64 MiB segment for each process of a launch (Docker
+# gives 64 MB): the 16 MiB segment of the docker profile is used instead.
+SMALL_SHM_BYTES = 512 * 1024 * 1024
 
 
 class LaunchArgumentError(RuntimeError):
@@ -141,3 +150,85 @@ def end_launch_with(process):
 def configuration(context):
     """Return a function that reads one launch argument's value in ``context``."""
     return lambda name: LaunchConfiguration(name).perform(context)
+
+
+def declare_dds_arguments():
+    """Return the launch arguments that choose the Fast DDS profile of every process."""
+    return [
+        DeclareLaunchArgument(
+            'large_images', default_value='true', choices=list(_BOOLEANS),
+            description='give every process of this launch a Fast DDS profile with a large '
+                        'shared-memory segment, so camera-size images arrive (Fast DDS alone '
+                        'loses most best-effort frames over 512 KiB); false: leave DDS as the '
+                        'environment configures it'),
+        DeclareLaunchArgument(
+            'dds_profile', default_value='',
+            description='Fast DDS profile (XML) to give instead; empty: a profile already set '
+                        'in the environment (FASTDDS_DEFAULT_PROFILES_FILE), else '
+                        'config/fastdds_large_images_localhost.xml with LOCALHOST discovery, '
+                        'fastdds_large_images_docker.xml where /dev/shm is under 512 MiB, '
+                        'else fastdds_large_images.xml'),
+    ]
+
+
+def default_dds_profile(environ, shm_bytes):
+    """Return the file name (in config/) of the large-image profile that suits this machine."""
+    if shm_bytes is not None and shm_bytes < SMALL_SHM_BYTES:
+        return 'fastdds_large_images_docker.xml'
+    # ROS_LOCALHOST_ONLY is what Humble reads.
+    if (environ.get('ROS_AUTOMATIC_DISCOVERY_RANGE', '').upper() == 'LOCALHOST'
+            or environ.get('ROS_LOCALHOST_ONLY') == '1'):
+        return 'fastdds_large_images_localhost.xml'
+    return 'fastdds_large_images.xml'
+
+
+def choose_dds_profile(large_images, dds_profile, environ, config_dir, shm_bytes):
+    """
+    Return (profile path or None to set nothing, one line saying why).
+
+    ``dds_profile`` given wins; then a profile the environment already names;
+    ``large_images`` false sets none; else the default for this machine.
+    """
+    rmw = environ.get('RMW_IMPLEMENTATION', '')
+    if rmw and not rmw.startswith('rmw_fastrtps'):
+        return None, (f'RMW_IMPLEMENTATION={rmw}: no Fast DDS profile set (large images are '
+                      "that middleware's own setting)")
+    if dds_profile:
+        return dds_profile, f'Fast DDS profile for every process: {dds_profile} (dds_profile)'
+    for name in PROFILE_VARIABLES:
+        if environ.get(name):
+            return None, f'Fast DDS profile from the environment: {name}={environ[name]}'
+    if not large_images:
+        return None, ('large_images:=false: Fast DDS default transports; images over 512 KiB '
+                      'may be lost (bisenet dds-check measures)')
+    path = os.path.join(config_dir, default_dds_profile(environ, shm_bytes))
+    return path, f'Fast DDS profile for every process: {path} (large_images:=true)'
+
+
+def _shm_bytes():
+    try:
+        stat = os.statvfs('/dev/shm')
+    except OSError:  # no /dev/shm (not Linux): nothing to size
+        return None
+    return stat.f_blocks * stat.f_frsize
+
+
+def profile_variable(environ):
+    """Return the variable the Fast DDS of this ROS distribution reads a profile from."""
+    fast_dds_2 = environ.get('ROS_DISTRO', '').lower() in FAST_DDS_2_DISTROS
+    return PROFILE_VARIABLES[1] if fast_dds_2 else PROFILE_VARIABLES[0]
+
+
+def dds_profile_actions(context):
+    """Return the actions that give every process started after them the chosen profile."""
+    arg = configuration(context)
+    profile, why = choose_dds_profile(
+        arg('large_images') == 'true', arg('dds_profile'), context.environment,
+        os.path.join(get_package_share_directory(PACKAGE), 'config'), _shm_bytes())
+    if profile:
+        require_file(profile, 'dds_profile')
+    actions = [LogInfo(msg=why)]
+    if profile:
+        actions.append(SetEnvironmentVariable(profile_variable(context.environment),
+                                              os.path.abspath(profile)))
+    return actions

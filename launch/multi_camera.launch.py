@@ -23,18 +23,19 @@ For each camera ``<cam>`` the node reads ``<cam>/image`` (remapped to
 ``<cam>/camera_info``, and publishes ``<cam>/labels``, ``<cam>/color``,
 ``<cam>/overlay``, ``<cam>/confidence``, ``<cam>/labels/camera_info`` and
 ``<cam>/label_info``, all inside ``namespace``. It takes the node arguments of
-segmentation.launch.py (precision, threads, ...) and ends as it does.
+segmentation.launch.py (precision, threads, ...), gives the node the same
+large-image Fast DDS profile (``large_images``, ``dds_profile``) and ends as it
+does.
 """
 
-from bisenet_ros.launch_support import (check_arguments, configuration,
-                                        declare_node_arguments, end_launch_with,
-                                        node_overrides, require_file)
+from bisenet_ros.launch_support import (check_arguments, configuration, dds_profile_actions,
+                                        declare_dds_arguments, declare_node_arguments,
+                                        end_launch_with, node_overrides, require_file)
 from bisenet_ros.node.interface import EXECUTABLE, IMAGE_INPUT, NODE_NAME, PACKAGE
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.logging import get_logger
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -72,10 +73,7 @@ def declare_arguments():
         *declare_node_arguments(),
         DeclareLaunchArgument('use_sim_time', default_value='false',
                               choices=['true', 'false'], description='follow /clock'),
-        DeclareLaunchArgument('large_images', default_value='false',
-                              choices=['true', 'false'],
-                              description='use the Fast DDS profile with a 64 MiB '
-                                          'shared-memory segment'),
+        *declare_dds_arguments(),
     ]
 
 
@@ -98,15 +96,9 @@ def launch_setup(context):
         parameters=[arg('params_file'), overrides], remappings=remappings,
         ros_arguments=['--log-level', arg('log_level')],
         output='screen', emulate_tty=True)
-    return [node, end_launch_with(node)]
+    return [*dds_profile_actions(context), node, end_launch_with(node)]
 
 
 def generate_launch_description():
     """Return the launch description of the multi-camera example."""
-    return LaunchDescription([
-        *declare_arguments(),
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
-                               _share('config', 'fastdds_large_images.xml'),
-                               condition=IfCondition(LaunchConfiguration('large_images'))),
-        OpaqueFunction(function=launch_setup),
-    ])
+    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=launch_setup)])

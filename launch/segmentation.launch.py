@@ -18,30 +18,31 @@ Launch the BiSeNet segmentation node, optionally with a camera, RViz and a recor
     ros2 launch bisenet_ros segmentation.launch.py image:=/camera/image_raw
     ros2 launch bisenet_ros segmentation.launch.py camera:=v4l2_camera rviz:=true
     ros2 launch bisenet_ros segmentation.launch.py model:=/models/v2.pth device:=cuda
-    ros2 launch bisenet_ros segmentation.launch.py large_images:=true record:=true
+    ros2 launch bisenet_ros segmentation.launch.py record:=true
 
 ``ros2 launch bisenet_ros segmentation.launch.py --show-args`` lists every
 argument. The node's arguments (model, backend, precision, threads, ...) left
 empty keep the values of params_file. The node (``bisenet_segmentation``)
 publishes labels, color, overlay, confidence, labels/camera_info and
-label_info in ``namespace``. What cannot run (a misspelt argument, a missing
+label_info in ``namespace``. Every process it starts gets a Fast DDS profile
+with a large shared-memory segment, so camera-size images arrive
+(``large_images:=false`` opts out, ``dds_profile:=FILE`` gives another, and a
+profile already set in the environment is kept). What cannot run (a misspelt argument, a missing
 params file, camera driver, RViz or ``ros2``) is refused before anything
 starts; when the node, the camera or the recorder ends, the launch ends, with
 status 1 unless it exited cleanly.
 """
 
-from bisenet_ros.launch_support import (check_arguments, configuration,
-                                        declare_node_arguments, end_launch_with,
-                                        node_overrides, require_command, require_executable,
-                                        require_file)
+from bisenet_ros.launch_support import (check_arguments, configuration, dds_profile_actions,
+                                        declare_dds_arguments, declare_node_arguments,
+                                        end_launch_with, node_overrides, require_command,
+                                        require_executable, require_file)
 from bisenet_ros.node.interface import (CAMERA_INFO_INPUT, CAMERA_OUTPUTS, EXECUTABLE,
                                         IMAGE_INPUT, NODE_NAME, PACKAGE)
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, LogInfo, OpaqueFunction
-from launch.actions import SetEnvironmentVariable
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction
 from launch.logging import get_logger
-from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
+from launch.substitutions import PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
@@ -95,13 +96,7 @@ def declare_arguments():
         DeclareLaunchArgument(
             'record_path', default_value='',
             description="bag directory for record:=true; empty: ros2 bag's rosbag2_<time>"),
-        DeclareLaunchArgument(
-            'large_images', default_value='false', choices=['true', 'false'],
-            description='use the Fast DDS profile with a 64 MiB shared-memory segment '
-                        '(FASTDDS_DEFAULT_PROFILES_FILE) for every process of this launch'),
-        DeclareLaunchArgument(
-            'dds_profile', default_value=_share('config', 'fastdds_large_images.xml'),
-            description='Fast DDS profile for large_images:=true'),
+        *declare_dds_arguments(),
     ]
 
 
@@ -132,8 +127,6 @@ def _check(arg, context):
         require_file(arg('rviz_config'), 'rviz_config')
     if arg('record') == 'true':
         require_command('ros2', 'record:=true (ros2 bag record)')
-    if arg('large_images') == 'true':
-        require_file(arg('dds_profile'), 'dds_profile')
 
 
 def launch_setup(context):
@@ -156,9 +149,12 @@ def launch_setup(context):
         remappings=[(IMAGE_INPUT, image), (CAMERA_INFO_INPUT, camera_info)],
         ros_arguments=['--log-level', arg('log_level')],
         output='screen', emulate_tty=True)
+    # The profile first, so the camera driver, the node, RViz and the recorder all get it:
+    # every process that publishes images needs the larger segment.
+    actions = dds_profile_actions(context)
     # The segmentation node, camera and recorder are the launch: when one of them ends,
     # everything ends, with status 1 unless it exited cleanly.
-    actions = [node, end_launch_with(node)]
+    actions += [node, end_launch_with(node)]
 
     if camera != 'none':
         package, executable = CAMERA_DRIVERS[camera]
@@ -194,15 +190,5 @@ def launch_setup(context):
 
 
 def generate_launch_description():
-    """Return the launch description (arguments, DDS profile, then the processes)."""
-    large_images = IfCondition(LaunchConfiguration('large_images'))
-    return LaunchDescription([
-        *declare_arguments(),
-        # Before any process starts, so the camera driver, the node and RViz all get it:
-        # every publishing process needs the larger segment.
-        SetEnvironmentVariable('FASTDDS_DEFAULT_PROFILES_FILE',
-                               LaunchConfiguration('dds_profile'), condition=large_images),
-        LogInfo(msg=['Fast DDS profile: ', LaunchConfiguration('dds_profile')],
-                condition=large_images),
-        OpaqueFunction(function=launch_setup),
-    ])
+    """Return the launch description (arguments, then the DDS profile and the processes)."""
+    return LaunchDescription([*declare_arguments(), OpaqueFunction(function=launch_setup)])

@@ -333,10 +333,10 @@ def test_a_node_that_fails_ends_the_launch_with_status_1(launch, model, recorder
 
 
 def test_a_node_killed_by_a_signal_launch_did_not_send_ends_it_with_status_1(launch, model):
-    # UDP only: a killed process cannot remove its Fast DDS shared-memory files, and
-    # stale ones would be counted against the nodes of later tests.
+    # UDP only (and no large-image profile): a killed process cannot remove its Fast DDS
+    # shared-memory files, and stale ones would be counted against the nodes of later tests.
     process = launch('segmentation.launch.py', f'model:={model}', 'threads:=1',
-                     FASTDDS_BUILTIN_TRANSPORTS='UDPv4')
+                     'large_images:=false', FASTDDS_BUILTIN_TRANSPORTS='UDPv4')
     process.wait_for_log(ACTIVE, timeout=120)
     (node,) = process.started()
     os.kill(node, signal.SIGKILL)
