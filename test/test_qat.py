@@ -24,6 +24,7 @@ evidence measured in both runtimes on held-out frames.
 import collections
 import logging
 import os
+import re
 
 from bisenet_ros.checkpoint import save_checkpoint
 from bisenet_ros.models import build_model
@@ -66,7 +67,7 @@ def _mini_camvid(root, camvid):
 
 @pytest.fixture(scope='module')
 def qat_file(tmp_path_factory):
-    """Run bisenet-train --qat (7-bit weights) on a few CamVid frames; return the int8 file."""
+    """Run bisenet train --qat (7-bit weights) on a few CamVid frames; return the int8 file."""
     camvid = helpers.shared_path('datasets', 'camvid')
     _needs_nncf()
     helpers.needs('onnxruntime', 'int8')
@@ -75,12 +76,12 @@ def qat_file(tmp_path_factory):
     tmp = tmp_path_factory.mktemp('qat')
     (tmp / 'data').mkdir()
     root = _mini_camvid(tmp / 'data', camvid)
-    out = tmp / 'out'
-    assert main(['--init', str(demo_model_path()), '--qat', '--qat-weight-bits', '7',
-                 '--data-root', str(root), '--input-size', '128,96', '--crop-size', '128,96',
-                 '--batch-size', '2', '--max-iter', '2', '--warmup-iter', '1', '--lr', '0.001',
-                 '--eval-classes', 'camvid', '--threads', '2', '--out-dir', str(out)]) == 0
-    return out / 'qat_int8.onnx'
+    assert main(['--model', str(demo_model_path()), '--qat', '--qat-weight-bits', '7',
+                 '--data', str(root), '--input-size', '128x96', '--crop-size', '128x96',
+                 '--batch', '2', '--max-iter', '2', '--warmup-iter', '1', '--lr', '0.001',
+                 '--eval-classes', 'camvid', '--threads', '2', '--runs-dir', str(tmp),
+                 '--name', 'qat']) == 0
+    return tmp / 'qat' / 'qat.onnx'
 
 
 def _camvid_frames(split, count, info):
@@ -213,7 +214,7 @@ def test_gate_judges_qat_in_the_runtime_that_will_run_it():
 def test_segmenter_runs_a_qat_file_where_its_evidence_passes(qat_file, tmp_path):
     # Real sessions on the tiny QAT file with evidence that passes in one runtime only.
     import shutil
-    from bisenet_ros.runtime import Segmenter
+    from bisenet_ros.runtime import build_segmenter
     from bisenet_ros.training.evidence import write_evidence
     path = tmp_path / 'split_verdict.onnx'
     shutil.copy(qat_file, path)
@@ -224,18 +225,18 @@ def test_segmenter_runs_a_qat_file_where_its_evidence_passes(qat_file, tmp_path)
     other = ({'onnxruntime', 'openvino'} - {scheme}).pop()
     write_evidence(path, {'split': 'val', 'frames': 101, 'classes': [0, 1],
                           'runtimes': {scheme: passes, other: fails}})
-    chosen = Segmenter(model_path=path, backend='auto', device='auto', precision='auto',
-                       threads=1)
+    chosen = build_segmenter(path, backend='auto', device='auto', precision='auto',
+                             threads=1)
     assert (chosen.backend.name, chosen.backend.precision) == (scheme, 'int8')
     with pytest.raises(ValueError, match=f'48.00 vs fp32 parent 52.00 in {other}'):
-        Segmenter(model_path=path, backend=other, device='cpu', precision='int8', threads=1)
+        build_segmenter(path, backend=other, device='cpu', precision='int8', threads=1)
     write_evidence(path, {'split': 'val', 'frames': 101, 'classes': [0, 1],
                           'runtimes': {scheme: fails, other: passes}})
     with pytest.raises(BackendUnavailableError, match=f'in {scheme}'):
-        Segmenter(model_path=path, backend='auto', device='auto', precision='auto',
-                  threads=1)
-    assert Segmenter(model_path=path, backend=other, device='cpu', precision='int8',
-                     threads=1).backend.name == other
+        build_segmenter(path, backend='auto', device='auto', precision='auto',
+                        threads=1)
+    assert build_segmenter(path, backend=other, device='cpu', precision='int8',
+                           threads=1).backend.name == other
 
 
 def test_gate_refuses_qat_without_evidence():
@@ -254,14 +255,27 @@ def test_gate_warns_once_when_evidence_comes_from_another_cpu_class(caplog):
     assert len(warnings) == 1 and other in warnings[0] and '--check' in warnings[0]
 
 
-def test_qat_is_refused_when_the_data_has_other_classes(tmp_path):
+def test_qat_is_refused_when_the_data_has_other_classes(tmp_path, capsys):
+    _needs_nncf()
     from bisenet_ros.tools.train import main
     path = tmp_path / 'camvid11.safetensors'
     save_checkpoint(path, build_model('bisenetv2', 11, aux=False).eval(),
                     {'arch': 'bisenetv2', 'class_names': list(CAMVID_CLASS_NAMES)})
-    with pytest.raises(SystemExit, match='its 11 classes .*not the 19 classes the camvid'):
-        main(['--init', str(path), '--qat', '--num-classes', '11', '--data-root',
-              str(tmp_path), '--out-dir', str(tmp_path / 'out')])
+    assert main(['--model', str(path), '--qat', '--num-classes', '11', '--data',
+                 str(tmp_path), '--runs-dir', str(tmp_path / 'runs')]) == 2
+    err = capsys.readouterr().err
+    assert re.match(r'bisenet train: .*its 11 classes .*not the 19 classes the camvid', err)
+    assert len(err.splitlines()) == 1
+
+
+def test_qat_needs_a_model_and_writes_onnx_only(tmp_path, capsys):
+    from bisenet_ros.tools.train import main
+    base = ['--qat', '--data', str(tmp_path), '--runs-dir', str(tmp_path / 'runs')]
+    assert main(base) == 2
+    assert 'give it --model CHECKPOINT' in capsys.readouterr().err
+    assert main(base + ['--model', str(demo_model_path()), '--output',
+                        str(tmp_path / 'int8.safetensors')]) == 2
+    assert capsys.readouterr().err.strip().endswith('int8.safetensors must end in .onnx')
 
 
 @pytest.mark.parametrize('cpu_class, bits', [('avx2', 7), ('avx_vnni', 8), ('avx512', 7),

@@ -14,7 +14,10 @@
 
 """Tests of the training and evaluation code (losses, metrics, transforms, the loop)."""
 
+import copy
+import hashlib
 from pathlib import Path
+import re
 
 from bisenet_ros.models import build_model
 from bisenet_ros.training.datasets import (build_dataset, camvid_to_train_id_lut,
@@ -47,10 +50,11 @@ def _mini_camvid(tmp_path, n_train=4, n_val=2):
 
 def _train_config(tmp_path, **overrides):
     from bisenet_ros.training.config import DEFAULTS
-    cfg = dict(DEFAULTS, data_root=str(_mini_camvid(tmp_path)), out_dir=str(tmp_path / 'run'),
-               crop_size=[96, 64], scales=[0.3, 0.4], input_size=[128, 96], batch_size=2,
-               max_iter=2, eval_every=1000, warmup_iter=1, log_every=1, amp='off',
-               eval_classes=list(CAMVID_TRAIN_IDS), cache=True, threads=1)
+    cfg = dict(DEFAULTS, data=str(_mini_camvid(tmp_path)), out_dir=str(tmp_path / 'run'),
+               output=str(tmp_path / 'run' / 'best.safetensors'), crop_size=[96, 64],
+               scales=[0.3, 0.4], input_size=[128, 96], batch=2, max_iter=2, eval_every=1000,
+               warmup_iter=1, log_every=1, amp='off', eval_classes=list(CAMVID_TRAIN_IDS),
+               cache=True, threads=1)
     cfg.update(overrides)
     return cfg
 
@@ -168,9 +172,9 @@ def test_training_precision_asks_the_capability_probe(monkeypatch, override):
     if native:
         assert pick_autocast('bf16', cpu) == torch.bfloat16
     else:
-        with pytest.raises(SystemExit, match='amp bf16: .*no native bf16.*use fp32'):
+        with pytest.raises(ValueError, match='amp bf16: .*no native bf16.*use fp32'):
             pick_autocast('bf16', cpu)
-    with pytest.raises(SystemExit, match='amp fp16: fp16 on a CPU would be emulated'):
+    with pytest.raises(ValueError, match='amp fp16: fp16 on a CPU would be emulated'):
         pick_autocast('fp16', cpu)
 
 
@@ -237,8 +241,9 @@ def test_fine_tune_from_an_11_class_checkpoint(tmp_path):
     save_checkpoint(fixture, source, {'arch': 'bisenetv2', 'num_classes': 11,
                                       'class_names': [f'c{i}' for i in range(11)],
                                       'palette': [[i, i, i] for i in range(11)]})
-    trainer = Trainer(_train_config(tmp_path, init=str(fixture), max_iter=1, val_split=''),
-                      'test')
+    cfg = _train_config(tmp_path, model=str(fixture), max_iter=1, val_split='')
+    asked = copy.deepcopy(cfg)
+    trainer = Trainer(cfg, 'test')
     state = trainer.model.state_dict()
     # Everything but the classifiers came from the fixture; the classifiers now have 19 outputs.
     key = 'detail.S1.0.conv.weight'
@@ -247,6 +252,10 @@ def test_fine_tune_from_an_11_class_checkpoint(tmp_path):
     assert state['aux2.conv_out.1.weight'].shape[0] == 19
     trainer.run()
     assert trainer.iteration == 1
+    # The settings stay as given: the start checkpoint's layout is the trainer's, not the dict's.
+    assert cfg == asked
+    with pytest.raises(TypeError):
+        trainer.cfg['lr'] = 1.0
     trainer.model.eval()
     with torch.no_grad():
         assert trainer.model(torch.zeros(1, 3, 64, 64)).shape == (1, 19, 64, 64)
@@ -263,7 +272,7 @@ def test_evaluate_tool_writes_json(tmp_path):
                     {'arch': 'bisenetv2', 'input_size': [64, 64]})
     root = _mini_camvid(tmp_path)
     out = tmp_path / 'eval.json'
-    assert main([str(checkpoint), '--data-root', str(root), '--classes', 'camvid',
+    assert main(['--model', str(checkpoint), '--data', str(root), '--classes', 'camvid',
                  '--json', str(out)]) == 0
     summary = json.loads(out.read_text())
     assert summary['frames'] == 2 and summary['classes'] == list(CAMVID_TRAIN_IDS)
@@ -279,11 +288,105 @@ def test_evaluate_and_train_name_a_missing_or_empty_data_root_in_one_line(
         (tmp_path / 'val.txt').write_text(listing)
         (tmp_path / 'train.txt').write_text(listing)
     expected = 'lists no frames' if listing is not None else 'not found'
-    assert evaluate.main([str(checkpoint), '--data-root', str(tmp_path),
-                          '--input-size', '128,64']) == 1
+    assert evaluate.main(['--model', str(checkpoint), '--data', str(tmp_path),
+                          '--input-size', '128x64']) == 1
     err = capsys.readouterr().err.strip()
-    assert err.startswith('bisenet-evaluate: --data-root: ') and expected in err
+    assert err.startswith('bisenet evaluate: ') and expected in err
     assert len(err.splitlines()) == 1
-    with pytest.raises(SystemExit, match=f'bisenet-train: .*{expected}'):
-        train.main(['--data-root', str(tmp_path), '--out-dir', str(tmp_path / 'run'),
-                    '--threads', '1'])
+    # A missing root is a file not found (1); a root listing nothing is a bad setting (2).
+    assert train.main(['--data', str(tmp_path), '--out-dir', str(tmp_path / 'run'),
+                       '--threads', '1']) == (1 if listing is None else 2)
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('bisenet train: ') and expected in err
+    assert len(err.splitlines()) == 1
+
+
+REPO = Path(__file__).resolve().parents[1]
+# Settings that shrink the README's runs to seconds; the configs give everything else.
+TINY = ['--crop-size', '96x64', '--scales', '0.3,0.4', '--input-size', '128x96', '--batch', '2',
+        '--max-iter', '2', '--warmup-iter', '1', '--eval-every', '1000', '--amp', 'off',
+        '--channels-last', 'false', '--threads', '1']
+
+
+def _weights_digests():
+    """Return {name: SHA-256} of every file in the installed package's weights folder."""
+    from importlib import resources
+    folder = Path(str(resources.files('bisenet_ros'))) / 'weights'
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@needs_camvid
+def test_readme_train_and_fine_tune_commands_write_under_runs_only(tmp_path, monkeypatch,
+                                                                   capsys):
+    from bisenet_ros.checkpoint import load_checkpoint
+    from bisenet_ros.tools.train import main
+    data = _mini_camvid(tmp_path)
+    work = tmp_path / 'work'
+    work.mkdir()
+    monkeypatch.chdir(work)
+    shipped = _weights_digests()
+    assert main(['--config', str(REPO / 'config' / 'train_camvid_v2.yaml'),
+                 '--data', str(data)] + TINY) == 0
+    run = work / 'runs' / 'train_camvid_v2'
+    trained = run / 'train_camvid_v2.safetensors'
+    assert {'last.pth', 'best.pth', 'metrics.jsonl', trained.name} <= {
+        p.name for p in run.iterdir()}
+    # mIoU in percent with two decimals, as bisenet evaluate prints it.
+    out = capsys.readouterr().out
+    assert re.search(r'val mIoU \d{1,3}\.\d\d  pixel accuracy \d{1,3}\.\d\d', out)
+    assert re.search(r'best val mIoU \d{1,3}\.\d\d ', out)
+
+    assert main(['--config', str(REPO / 'config' / 'finetune_camvid_v2.yaml'),
+                 '--model', str(trained), '--data', str(data)] + TINY) == 0
+    tuned = work / 'runs' / 'finetune_camvid_v2' / 'finetune_camvid_v2.safetensors'
+    recipe = load_checkpoint(tuned)[1].metadata['training']['recipe']
+    first = load_checkpoint(trained)[1].metadata['training']['recipe']
+    assert recipe['model'] == str(trained) and first['model'] is None
+    assert recipe['lr'] == pytest.approx(first['lr'] / 10)
+    assert sorted(p.name for p in work.iterdir()) == ['runs']
+    assert _weights_digests() == shipped
+
+
+@pytest.mark.parametrize('flag, path', [
+    ('--output', 'bisenet_ros/weights/bisenetv2_camvid_demo.safetensors'),
+    ('--output', 'bisenet_ros/weights/new.safetensors'),
+    ('--out-dir', 'bisenet_ros/weights'),
+    ('--out-dir', 'bisenet_ros/weights/../weights/run'),
+])
+@pytest.mark.parametrize('export_best', [False, True])
+def test_train_refuses_to_write_inside_the_package_weights(tmp_path, monkeypatch, capsys,
+                                                           flag, path, export_best):
+    from bisenet_ros.tools.train import main
+    monkeypatch.chdir(REPO)
+    shipped = _weights_digests()
+    argv = ['--config', 'config/train_camvid_v2.yaml', '--data', str(tmp_path), flag, path]
+    assert main(argv + (['--export-best'] if export_best else [])) == 2
+    err = capsys.readouterr().err.strip()
+    # --export-best reads <out_dir>/best.pth: the refused path is then the --output inside it.
+    assert re.match(r'bisenet train: --out(put|-dir) bisenet_ros/weights\S* is inside the '
+                    r'installed package \(.*\), whose files ship with it', err), err
+    assert len(err.splitlines()) == 1
+    assert _weights_digests() == shipped
+
+
+def test_train_accepts_data_and_model_only(capsys):
+    from bisenet_ros.tools.train import main
+    for old in ('--data-root', '--init'):
+        with pytest.raises(SystemExit) as exit_info:
+            main([old, 'x'])
+        assert exit_info.value.code == 2 and old in capsys.readouterr().err
+
+
+def test_load_config_names_the_run_after_the_config_and_is_read_only(tmp_path):
+    from bisenet_ros.training.config import load_config
+    config = str(REPO / 'config' / 'train_camvid_v2.yaml')
+    cfg = load_config(config, {'data': 'camvid'})
+    assert cfg['out_dir'] == str(Path('runs') / 'train_camvid_v2')
+    assert cfg['output'] == str(Path('runs') / 'train_camvid_v2' / 'train_camvid_v2.safetensors')
+    with pytest.raises(TypeError):
+        cfg['lr'] = 1.0
+    qat = load_config(config, {'data': 'camvid', 'qat': True}, runs_dir=str(tmp_path))
+    assert qat['output'] == str(tmp_path / 'train_camvid_v2_qat' / 'train_camvid_v2_qat.onnx')
+    named = load_config(None, {'data': 'camvid'}, name='mine')
+    assert named['out_dir'] == str(Path('runs') / 'mine')

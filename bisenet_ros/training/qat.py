@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Quantisation-aware fine-tuning (``bisenet-train --qat``) with NNCF, and its int8 export.
+Quantisation-aware fine-tuning (``bisenet train --qat``) with NNCF, and its int8 export.
 
 The choices, each for an int8 graph that really runs int8 in both runtimes:
 
@@ -40,12 +40,10 @@ The choices, each for an int8 graph that really runs int8 in both runtimes:
   The blocks are named in the file's metadata (``int8_float_layers``).
 """
 
-from pathlib import Path
 import re
 
 from bisenet_ros.runtime.export import export_onnx, export_verified, file_sha256
 from bisenet_ros.runtime.processing import Normaliser, prepare_batch
-from bisenet_ros.runtime.quantize import int8_measurement
 from bisenet_ros.training.datasets import build_dataset, DATASET_CLASS_NAMES
 import torch
 from torch import nn
@@ -71,7 +69,7 @@ def check_class_set(info, cfg):
             f'{info.path}: its {len(ours)} classes ({", ".join(ours[:4])}, ...) are not the '
             f'{len(data)} classes the {cfg["dataset"]} data is labelled in '
             f'({", ".join(data[:4])}, ...); QAT keeps the classifier, so fine-tune to these '
-            'classes first (bisenet-train without --qat), then run --qat from that checkpoint')
+            'classes first (bisenet train without --qat), then run --qat from that checkpoint')
     if cfg['num_classes'] != len(ours):
         raise ValueError(f'--num-classes {cfg["num_classes"]} differs from the {len(ours)} '
                          f'classes of {info.path}; QAT keeps the classes it starts from')
@@ -97,7 +95,7 @@ def fold_batchnorm(model):
 
 def calibration_frames(cfg, info, count=CALIBRATION_FRAMES):
     """Return up to ``count`` normalised (1, 3, H, W) train frames at the input size."""
-    dataset = build_dataset(cfg['dataset'], cfg['data_root'], cfg['train_split'])
+    dataset = build_dataset(cfg['dataset'], cfg['data'], cfg['train_split'])
     normaliser = Normaliser(info.mean, info.std)
     step = max(1, len(dataset) // count)
     return [prepare_batch([dataset.load(i)[0]], normaliser, 'stretch',
@@ -244,34 +242,18 @@ def store_int8_weights(path):
     return len(folded)
 
 
-def finish(trainer):
+def export_with_parent(model, metadata, parent_checkpoint, path, parent_path, input_size,
+                       weight_bits):
     """
-    Export the trained QAT model and its fp32 parent; measure and store the evidence.
+    Write the QAT ``model`` to ``path`` and the checkpoint it started from to ``parent_path``.
 
-    Both files are exported at the run's input size with labels inside the
-    graph (as bisenet-export writes them) and measured on the validation split,
-    which a QAT run never uses for selection. Returns the int8 file's path.
+    Both at ``input_size`` with labels inside the graph (as bisenet export
+    writes them), so that measuring them on the same frames compares like with
+    like. The int8 file records the parent checkpoint's SHA-256, so a Segmenter
+    given that checkpoint can find it.
     """
     from bisenet_ros.checkpoint import load_checkpoint
-    from bisenet_ros.training.evidence import measure, write_evidence
-    cfg = trainer.cfg
-    size = tuple(cfg['input_size'])
-    output = Path(cfg['output'] or trainer.out_dir / 'qat_int8.onnx')
-    parent_path = trainer.out_dir / 'parent_fp32.onnx'
-    parent, info = load_checkpoint(cfg['init'])
-    export_verified(parent, info, parent_path, size, 'labels')
-    # The checkpoint it came from, so a Segmenter given that checkpoint can find it.
-    meta = dict(trainer.metadata(None), int8_parent_sha256=file_sha256(cfg['init']),
-                int8_float_layers=list(trainer.float_layers))
-    export_int8(trainer.model, meta, output, size, 'labels', trainer.weight_bits)
-    if trainer.val_set is None:
-        trainer.log(f'wrote {output} without evidence (no val split): the int8 gate refuses it '
-                    'until bisenet-export --check FILE --data ROOT --write measures it')
-        return output
-    evidence = measure(output, parent_path, trainer.val_set, cfg['val_split'],
-                       cfg['eval_classes'], cfg['threads'])
-    meta = write_evidence(output, evidence)
-    trainer.write_metrics({'type': 'qat_evidence', 'iteration': trainer.iteration,
-                           'output': str(output), 'evidence': evidence})
-    trainer.log(f'wrote {output}: {int8_measurement(meta)}')
-    return output
+    parent, info = load_checkpoint(parent_checkpoint)
+    export_verified(parent, info, parent_path, input_size, 'labels')
+    meta = dict(metadata, int8_parent_sha256=file_sha256(parent_checkpoint))
+    export_int8(model, meta, path, input_size, 'labels', weight_bits)
