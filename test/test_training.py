@@ -372,7 +372,7 @@ def test_train_refuses_to_write_inside_the_package_weights(tmp_path, monkeypatch
 
 def test_train_accepts_data_and_model_only(capsys):
     from bisenet_ros.tools.train import main
-    for old in ('--data-root', '--init'):
+    for old in ('--data-root', '--init', '--dat', '--mod'):
         with pytest.raises(SystemExit) as exit_info:
             main([old, 'x'])
         assert exit_info.value.code == 2 and old in capsys.readouterr().err

@@ -52,7 +52,8 @@ PROG = 'bisenet train'
 
 def build_parser(prog=PROG):
     """Return the parser: run options, then one flag per setting (None = not given)."""
-    p = argparse.ArgumentParser(prog=prog, description=(
+    # No abbreviations: each option has one spelling (--data, --model), not its prefixes.
+    p = argparse.ArgumentParser(prog=prog, allow_abbrev=False, description=(
         'Train BiSeNetV1/V2, or fine-tune a checkpoint (--model), writing under '
         'runs/<name>/.'))
     p.add_argument('--config', metavar='FILE',
