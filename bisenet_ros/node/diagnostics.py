@@ -33,7 +33,9 @@ def diagnostics_array(stamp, node_name, cameras, active, backend, device, now):
     array.header.stamp = stamp
     machine = hardware.probe().summary()
     for camera in cameras:
-        level, message, values = diagnostic_status(camera.stats.snapshot(now), active)
+        snap = camera.stats.snapshot(now)
+        snap.counts_lost = camera.counts_lost
+        level, message, values = diagnostic_status(snap, active)
         status = DiagnosticStatus(level=bytes([level]),
                                   name=f'{node_name}: {camera.input_topic}',
                                   message=message, hardware_id=device)

@@ -22,6 +22,7 @@ does not need ROS lives outside the node package (image_msgs, runtime, render).
 
 import gc
 import logging
+import os
 import time
 
 from bisenet_ros.checkpoint import CheckpointError
@@ -34,6 +35,7 @@ from bisenet_ros.node.parameters import (AUTOSTART, check_parameter, emulated_pr
                                          unknown_parameter_warning)
 from bisenet_ros.node.stats import ErrorThrottle
 from bisenet_ros.node.topics import Camera, class_info_json, CLASS_INFO_QOS
+from bisenet_ros.node.transport import default_transport_note, lost_warning
 from bisenet_ros.node.worker import Frame, LiveSettings, Worker
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware, RuntimeConfig
 from diagnostic_msgs.msg import DiagnosticArray
@@ -41,6 +43,7 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.lifecycle import LifecycleNode, TransitionCallbackReturn
+from rclpy.utilities import get_rmw_implementation_identifier
 from std_msgs.msg import String
 
 __all__ = ['SegmentationNode', 'StartError']
@@ -227,7 +230,8 @@ class SegmentationNode(LifecycleNode):
         try:
             for camera in self._cameras.values():
                 camera.create_topics(self, p['image_transport'], self._on_image,
-                                     self._on_camera_info, self._label_info_class)
+                                     self._on_camera_info, self._label_info_class,
+                                     self._on_message_lost)
         except Exception as exc:  # e.g. an invalid qos_overrides value
             self._destroy_topics()
             self._release_model()
@@ -244,6 +248,10 @@ class SegmentationNode(LifecycleNode):
         self._state = 'inactive'
         inputs = ', '.join(c.input_topic for c in self._cameras.values())
         self.get_logger().info(f'hardware: {hardware.probe().summary()}')
+        note = default_transport_note(get_rmw_implementation_identifier(), os.environ,
+                                      os.getcwd())
+        if note:
+            self.get_logger().info(note)
         self.get_logger().info(f'configured: {segmenter.info.arch} on {segmenter.describe()}, '
                                f'input {segmenter.input_size[0]}x{segmenter.input_size[1]} '
                                f'({p["resize"]}); reading {inputs}')
@@ -348,6 +356,14 @@ class SegmentationNode(LifecycleNode):
         dropped = self._frames.put(camera.name, Frame(camera, msg, now))
         if dropped:
             camera.stats.dropped(dropped)
+
+    def _on_message_lost(self, camera, info):
+        camera.stats.lost(info.total_count_change)
+        if not camera.lost_warned:
+            camera.lost_warned = True
+            self.get_logger().warning(lost_warning(
+                camera.input_topic, info.total_count_change,
+                get_rmw_implementation_identifier()))
 
     def _on_camera_info(self, camera, msg):
         camera.camera_info = msg

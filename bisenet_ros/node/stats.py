@@ -74,6 +74,9 @@ class Snapshot:
     published: int
     dropped: int
     skipped: int
+    lost: int = 0
+    period_lost: int = 0
+    counts_lost: bool = True
     errors: dict = field(default_factory=dict)
     outputs: dict = field(default_factory=dict)
     processing_ms: tuple = None
@@ -99,6 +102,7 @@ class CameraStats:
         with self._lock:
             self._period_start = now
             self._received = self._published = self._dropped = self._skipped = 0
+            self._lost = self._period_lost = 0
             self._period_received = self._period_published = self._period_errors = 0
             self._errors = collections.Counter()
             self._outputs = collections.Counter()
@@ -111,6 +115,12 @@ class CameraStats:
         with self._lock:
             self._received += 1
             self._period_received += 1
+
+    def lost(self, count):
+        """Count frames the middleware reports lost on the wire before they arrived."""
+        with self._lock:
+            self._lost += count
+            self._period_lost += count
 
     def dropped(self, count=1):
         """Count frames replaced by a newer one before the worker took them."""
@@ -155,6 +165,8 @@ class CameraStats:
                 published=self._published,
                 dropped=self._dropped,
                 skipped=self._skipped,
+                lost=self._lost,
+                period_lost=self._period_lost,
                 errors=dict(self._errors),
                 outputs=dict(self._outputs),
                 processing_ms=percentiles(self._processing),
@@ -162,6 +174,7 @@ class CameraStats:
                 age_ms=percentiles(self._age))
             self._period_start = now
             self._period_received = self._period_published = self._period_errors = 0
+            self._period_lost = 0
             self._processing.clear()
             self._inference.clear()
             self._age.clear()
@@ -176,14 +189,17 @@ def diagnostic_status(snap, active=True):
     """
     Return ``(level, message, [(key, value), ...])`` describing one camera.
 
-    ERROR when every frame of the period failed, WARN when no frame arrived
-    or some failed, OK otherwise (and while the node is not active).
+    ERROR when every frame of the period failed, WARN when frames were lost
+    on the wire, no frame arrived or some failed, OK otherwise (and while the
+    node is not active).
     """
     values = [
         ('input rate (Hz)', f'{snap.input_rate:.2f}'),
         ('output rate (Hz)', f'{snap.output_rate:.2f}'),
         ('frames received', str(snap.received)),
         ('frames published', str(snap.published)),
+        ('frames lost on the wire', str(snap.lost) if snap.counts_lost else 'not reported'),
+        ('lost rate (Hz)', f'{snap.period_lost / snap.period_s:.2f}'),
         ('frames dropped (newer frame arrived first)', str(snap.dropped)),
         ('frames skipped (rate limit)', str(snap.skipped)),
         ('processing time p50 / p95 (ms)', _pair(snap.processing_ms)),
@@ -199,6 +215,10 @@ def diagnostic_status(snap, active=True):
     if snap.period_errors and not snap.period_published:
         worst = max(snap.errors.items(), key=lambda item: item[1])[0]
         return ERROR, f'no frame served: {snap.period_errors} failed ({worst})', values
+    if snap.period_lost:
+        sent = snap.period_received + snap.period_lost
+        return WARN, (f'{snap.period_lost} of {sent} frames lost on the wire (DDS transport: '
+                      'see bisenet dds-check)'), values
     if not snap.period_received:
         return WARN, 'no input', values
     if snap.period_errors:

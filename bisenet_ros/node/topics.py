@@ -28,6 +28,7 @@ from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb
 from bisenet_ros.node.interface import (CAMERA_INFO_INPUT, CAMERA_INFO_OUTPUT, IMAGE_INPUT,
                                         IMAGE_OUTPUTS, LABEL_INFO)
 from bisenet_ros.node.stats import CameraStats
+from rclpy.event_handler import SubscriptionEventCallbacks, UnsupportedEventTypeError
 from rclpy.qos import (DurabilityPolicy, HistoryPolicy, qos_profile_sensor_data, QoSProfile,
                        ReliabilityPolicy)
 from rclpy.qos_overriding_options import QoSOverridingOptions
@@ -54,15 +55,20 @@ class Camera:
         self.camera_info = None
         self.info_size_warned = False  # a CameraInfo for another image size is said once
         self.decode = image_to_rgb  # or compressed_to_rgb: chosen at configure
+        self.counts_lost = False  # whether the RMW reports frames lost on the wire
+        self.lost_warned = False  # the first loss is said once
         self.subscriptions = []
         self.publishers = {}
 
-    def create_topics(self, node, transport, on_image, on_camera_info, label_info_class=None):
+    def create_topics(self, node, transport, on_image, on_camera_info, label_info_class=None,
+                      on_lost=None):
         """
         Create this camera's subscriptions and publishers on ``node``.
 
         ``label_info_class`` (vision_msgs' LabelInfo, when importable) adds the
-        latched 'label_info' beside the masks.
+        latched 'label_info' beside the masks. ``on_lost(camera, info)`` is
+        called with the RMW's count of images lost on the wire, where the RMW
+        reports it (``counts_lost`` says whether).
         """
         overrides = QoSOverridingOptions.with_default_policies()
 
@@ -83,9 +89,9 @@ class Camera:
         else:
             self.input_topic = node.resolve_topic_name(self.prefix + IMAGE_INPUT)
             msg_type = Image
-        self.subscriptions.append(node.create_subscription(
-            msg_type, self.input_topic, functools.partial(on_image, self),
-            sensor_qos(), qos_overriding_options=overrides))
+        self.subscriptions.append(self._image_subscription(
+            node, msg_type, functools.partial(on_image, self), sensor_qos(), overrides,
+            on_lost and functools.partial(on_lost, self)))
         self.subscriptions.append(node.create_subscription(
             CameraInfo, self.prefix + CAMERA_INFO_INPUT,
             functools.partial(on_camera_info, self), sensor_qos(),
@@ -99,6 +105,20 @@ class Camera:
         if label_info_class is not None:
             self.publishers['label_info'] = node.create_publisher(
                 label_info_class, self.prefix + LABEL_INFO, copy.copy(CLASS_INFO_QOS))
+
+    def _image_subscription(self, node, msg_type, callback, qos, overrides, on_lost):
+        events = SubscriptionEventCallbacks(message_lost=on_lost) if on_lost else None
+        try:
+            subscription = node.create_subscription(
+                msg_type, self.input_topic, callback, qos, qos_overriding_options=overrides,
+                event_callbacks=events)
+        except UnsupportedEventTypeError:  # an RMW that does not count lost messages
+            # rclpy destroyed the half-made subscription; its QoS parameters stay declared.
+            subscription = node.create_subscription(
+                msg_type, self.input_topic, callback, qos, qos_overriding_options=overrides)
+            events = None
+        self.counts_lost = events is not None
+        return subscription
 
     def destroy_topics(self, node):
         """Destroy this camera's subscriptions and publishers."""
