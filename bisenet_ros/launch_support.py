@@ -24,6 +24,7 @@ come with a ROS install). The names and choices come from
 import difflib
 import os
 import shutil
+import subprocess
 
 from ament_index_python.packages import (get_package_prefix, get_package_share_directory,
                                          PackageNotFoundError)
@@ -124,6 +125,21 @@ def require_command(command, why):
     """Refuse to go on unless ``command`` is on PATH."""
     if shutil.which(command) is None:
         raise LaunchArgumentError(f"{why} needs the '{command}' command, which is not on PATH")
+
+
+def require_ros2_verb(verb, package, why):
+    """
+    Refuse to go on unless the ``ros2`` on PATH has ``verb``, which ROS ``package`` adds.
+
+    A ``ros2`` from pip (this package's venv) has no ``bag``: asking it is the
+    only way to know before the recorder fails.
+    """
+    require_command('ros2', why)
+    done = subprocess.run(['ros2', verb, '--help'], capture_output=True, timeout=60)
+    if done.returncode != 0:
+        raise LaunchArgumentError(
+            f"{why} needs 'ros2 {verb}', which the ros2 on PATH ({shutil.which('ros2')}) "
+            f'lacks (apt install ros-$ROS_DISTRO-{package})')
 
 
 def end_launch_with(process):

@@ -35,8 +35,8 @@ status 1 unless it exited cleanly.
 
 from bisenet_ros.launch_support import (check_arguments, configuration, dds_profile_actions,
                                         declare_dds_arguments, declare_node_arguments,
-                                        end_launch_with, node_overrides, require_command,
-                                        require_executable, require_file)
+                                        end_launch_with, node_overrides, require_executable,
+                                        require_file, require_ros2_verb)
 from bisenet_ros.node.interface import (CAMERA_INFO_INPUT, CAMERA_OUTPUTS, EXECUTABLE,
                                         IMAGE_INPUT, NODE_NAME, PACKAGE)
 from launch import LaunchDescription
@@ -126,7 +126,7 @@ def _check(arg, context):
         require_executable('rviz2', 'rviz2', 'rviz:=true')
         require_file(arg('rviz_config'), 'rviz_config')
     if arg('record') == 'true':
-        require_command('ros2', 'record:=true (ros2 bag record)')
+        require_ros2_verb('bag', 'rosbag2', 'record:=true')
 
 
 def launch_setup(context):
