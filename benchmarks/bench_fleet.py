@@ -37,11 +37,11 @@ import sys
 import tempfile
 import time
 
+from bisenet_ros.media import bags
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.config import parse_size, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
-from bisenet_ros.media import bags
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers

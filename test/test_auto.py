@@ -202,7 +202,7 @@ def test_the_int8_sibling_is_left_out_when_it_fails_or_the_request_excludes_it()
 
 def test_segmenter_auto_takes_the_rules_first_choice_here(checkpoint, tmp_path):
     segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                          input_size=(128, 64), cache_dir=tmp_path, threads=1)
+                                input_size=(128, 64), cache_dir=tmp_path, threads=1)
     expected = auto.candidates(hardware.probe(), ModelFacts())[0]
     assert segmenter.auto_choice == expected
     assert segmenter.backend.name == expected.backend
@@ -215,13 +215,14 @@ def test_an_export_cache_that_cannot_be_written_falls_back_to_torch(checkpoint, 
     blocked = tmp_path / 'blocked'
     blocked.write_text('a file where the cache folder would go')
     segmenter = build_segmenter(checkpoint, backend='auto', precision='fp32', input_size=(128, 64),
-                          cache_dir=blocked)
+                                cache_dir=blocked)
     assert segmenter.auto_choice.backend == 'torch'
 
 
 def test_explicit_choices_never_go_through_auto(checkpoint, tmp_path):
-    segmenter = build_segmenter(checkpoint, backend='torch', precision='fp32', input_size=(128, 64),
-                          cache_dir=tmp_path)
+    segmenter = build_segmenter(checkpoint, backend='torch', precision='fp32',
+                                input_size=(128, 64),
+                                cache_dir=tmp_path)
     assert segmenter.auto_choice is None
 
 
@@ -264,7 +265,7 @@ def _demo_with_sibling(tmp_path, **changes):
 def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_path):
     checkpoint = _demo_with_sibling(tmp_path)
     segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                          cache_dir=tmp_path / 'cache', threads=1)
+                                cache_dir=tmp_path / 'cache', threads=1)
     from bisenet_ros.runtime.export import read_metadata
     sibling = ModelFacts.from_onnx_metadata(read_metadata(tmp_path / 'demo_int8.onnx'),
                                             path=tmp_path / 'demo_int8.onnx')
@@ -288,7 +289,7 @@ def test_segmenter_auto_runs_the_checkpoints_int8_sibling_when_it_serves(tmp_pat
 def test_an_int8_file_not_made_from_this_checkpoint_is_never_its_sibling(tmp_path, changes):
     checkpoint = _demo_with_sibling(tmp_path, **changes)
     segmenter = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                          cache_dir=tmp_path / 'cache', threads=1)
+                                cache_dir=tmp_path / 'cache', threads=1)
     assert segmenter.auto_choice.precision != 'int8'
 
 
@@ -300,10 +301,10 @@ def test_an_int8_file_named_for_the_input_size_asked_serves_that_size(tmp_path):
     assert sized.is_file(), f'{sized} is missing: the package ships it'
     shutil.copy(sized, tmp_path / 'demo_int8_1024x512.onnx')
     chosen = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                       input_size=(1024, 512), cache_dir=tmp_path / 'cache', threads=1)
+                             input_size=(1024, 512), cache_dir=tmp_path / 'cache', threads=1)
     if chosen.auto_choice.precision == 'int8':  # where the rule ranks int8 first
         assert Path(chosen.info.path) == tmp_path / 'demo_int8_1024x512.onnx'
     assert chosen.input_size == (1024, 512)
     other = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                      input_size=(640, 320), cache_dir=tmp_path / 'cache', threads=1)
+                            input_size=(640, 320), cache_dir=tmp_path / 'cache', threads=1)
     assert other.auto_choice.precision != 'int8'

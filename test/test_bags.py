@@ -166,7 +166,7 @@ def test_reading_names_missing_topics(tmp_path):
         list(read_messages(tmp_path / 'bag', ['/nope']))
 
 
-# --- the recorder (bisenet-record) in its own process ------------------------------------------
+# --- the recorder (bisenet record) in its own process ------------------------------------------
 
 def test_recorder_writes_messages_as_published(tmp_path, domain_id, client):
     publisher = client.publisher(Image, '/cam/image_raw', RELIABLE_LATCHED)
@@ -262,7 +262,7 @@ def test_recorder_reports_a_topic_that_never_appears(tmp_path, domain_id):
     assert '/nobody/publishes: no publisher appeared' in recorder.log()
 
 
-# --- the player (bisenet-play) in its own process ----------------------------------------------
+# --- the player (bisenet play) in its own process ----------------------------------------------
 
 def test_player_publishes_stored_images_with_their_original_headers_and_clock(
         tmp_path, domain_id, client):
@@ -376,5 +376,5 @@ def test_the_player_refuses_a_damaged_bag_in_one_line(tmp_path, domain_id, case)
     finally:
         player.stop()
     lines = [line for line in player.log().splitlines() if line.strip()]
-    assert lines[-1].startswith('bisenet-play: ') and 'not a readable rosbag2' in lines[-1]
+    assert lines[-1].startswith('bisenet play: ') and 'not a readable rosbag2' in lines[-1]
     assert 'Traceback' not in player.log() and 'AttributeError' not in player.log()

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""bisenet-bench's arithmetic figures: FLOP counts, GEMM roofs, GOP/s rows and the ISA limit."""
+"""bisenet bench's arithmetic figures: FLOP counts, GEMM roofs, GOP/s rows and the ISA limit."""
 
 import collections
 import json
@@ -60,8 +60,8 @@ def test_int8_gemm_runs_integer_kernels_and_computes_the_product(tmp_path):
 def _bench(tmp_path, *extra, env=None):
     out = tmp_path / 'bench.json'
     done = subprocess.run(
-        [sys.executable, '-m', 'bisenet_ros.tools.bench', '--archs', 'bisenetv2', '--sizes',
-         '64x32', '--batches', '1', '--repeats', '1', '--warmup', '0', '--json', str(out),
+        [sys.executable, '-m', 'bisenet_ros.tools.bench', '--archs', 'bisenetv2', '--input-size',
+         '64x32', '--batch', '1', '--repeats', '1', '--warmup', '0', '--json', str(out),
          *extra], capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout, json.loads(out.read_text())

@@ -20,8 +20,8 @@ import subprocess
 import sys
 
 from bisenet_ros.checkpoint import save_checkpoint
-from bisenet_ros.models import build_model
 from bisenet_ros.media import bags
+from bisenet_ros.models import build_model
 import torch
 
 REPO = Path(__file__).resolve().parents[1]

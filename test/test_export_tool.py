@@ -13,7 +13,7 @@
 # limitations under the License.
 
 
-"""bisenet-export: verified fp32 files, int8 files that carry their measured agreement."""
+"""bisenet export: verified fp32 files, int8 files that carry their measured agreement."""
 
 import json
 
@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 import pytest
 
-SIZE = ['256', '128']
+SIZE = '256x128'
 
 
 @pytest.fixture(scope='module')
@@ -46,11 +46,11 @@ def _export(capsys, *argv):
 
 def test_fp32_export_is_verified_and_loads_alone(checkpoint, tmp_path, capsys):
     out = tmp_path / 'v2.onnx'
-    code, printed = _export(capsys, checkpoint, '-o', out, '--input-size', *SIZE)
+    code, printed = _export(capsys, '--model', checkpoint, '-o', out, '--input-size', SIZE)
     assert code == 0
     report = json.loads(printed.out)
     assert report['verification']['argmax_agreement'] >= 0.999
-    seg = build_segmenter(out, backend='onnxruntime')
+    seg = build_segmenter(out, backend='onnxruntime', precision=None)
     assert seg.input_size == (256, 128)
     assert seg.segment(np.zeros((90, 70, 3), np.uint8))[0].labels.shape == (90, 70)
 
@@ -58,9 +58,9 @@ def test_fp32_export_is_verified_and_loads_alone(checkpoint, tmp_path, capsys):
 def test_int8_export_reports_and_stores_its_held_out_agreement(checkpoint, frames, tmp_path,
                                                                capsys):
     out = tmp_path / 'v2_int8.onnx'
-    code, printed = _export(capsys, checkpoint, '-o', out, '--input-size', *SIZE,
+    code, printed = _export(capsys, '--model', checkpoint, '-o', out, '--input-size', SIZE,
                             '--precision', 'int8', '--calibration', frames,
-                            '--int8-for', 'openvino', '--min-agreement', 0)
+                            '--int8-for', 'openvino', '--int8-min-agreement', 0)
     assert code == 0
     figures = json.loads(printed.out)['verification']['int8']
     meta = read_metadata(out)
@@ -73,13 +73,13 @@ def test_int8_export_reports_and_stores_its_held_out_agreement(checkpoint, frame
 def test_int8_export_below_the_minimum_fails_and_leaves_no_file(checkpoint, frames,
                                                                 tmp_path, capsys):
     out = tmp_path / 'v2_int8.onnx'
-    code, printed = _export(capsys, checkpoint, '-o', out, '--input-size', *SIZE,
+    code, printed = _export(capsys, '--model', checkpoint, '-o', out, '--input-size', SIZE,
                             '--precision', 'int8', '--calibration', frames)
     assert code == 3 and not out.exists()
-    assert 'held-out calibration frames, below --min-agreement 99.50%' in printed.err
+    assert 'held-out calibration frames, below --int8-min-agreement 99.50%' in printed.err
 
 
 def test_int8_export_without_frames_is_refused(checkpoint, tmp_path, capsys):
-    code, printed = _export(capsys, checkpoint, '-o', tmp_path / 'x.onnx',
+    code, printed = _export(capsys, '--model', checkpoint, '-o', tmp_path / 'x.onnx',
                             '--precision', 'int8')
     assert code == 2 and '--calibration' in printed.err

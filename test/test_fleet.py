@@ -13,7 +13,7 @@
 # limitations under the License.
 
 
-"""bisenet-segment-fleet: many bags, in-process or on a real local Ray cluster, nothing lost."""
+"""bisenet fleet: many bags, in-process or on a real local Ray cluster, nothing lost."""
 
 import json
 import os
@@ -24,8 +24,9 @@ import sys
 import threading
 import time
 
-from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.media import bags
+from bisenet_ros.runtime.config import RuntimeConfig
+from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.segment_fleet import main, segment_bags
@@ -38,7 +39,8 @@ IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED = 'sensor_msgs/msg/CompressedImage'
 # A small network input for speed (the reference checkpoint does not name one), and one
 # thread everywhere: the in-process and the Ray runs must compute the same bytes.
-SMALL = ['--input-size', '64', '32', '--threads', '1']
+# Small and pinned to one path: these tests are about bags, not about what auto picks.
+SMALL = ['--input-size', '64x32', '--threads', '1', '--backend', 'torch', '--precision', 'fp32']
 
 
 @pytest.fixture(scope='module')
@@ -181,9 +183,10 @@ def test_a_worker_killed_mid_run_has_its_task_redone_and_every_frame_written_onc
     for i in range(2):
         _write_bag(tmp_path / 'in' / f'long{i}', 30, seed=10 + i)
     # A bigger network input makes each chunk last long enough to be cut off.
-    settings = RunSettings(model=checkpoint, threads=1, input_size=(512, 256),
+    settings = RunSettings(RuntimeConfig(model=checkpoint, backend='torch', device='cpu',
+                                         precision='fp32', threads=1, input_size=(512, 256)),
                            outputs=('labels',))
-    identity = settings.identity(file_sha256(checkpoint), settings.input_size)
+    identity = settings.identity(file_sha256(checkpoint), (512, 256))
     workers = RayWorkers(settings, 2, retries=2)
     victim = workers.pids()[0]
     out = tmp_path / 'out'
@@ -221,7 +224,7 @@ def test_auto_is_resolved_once_and_the_identity_names_what_ran(
         checkpoint, drives, tmp_path, capsys):
     from bisenet_ros.runtime import build_segmenter
     expected = build_segmenter(checkpoint, backend='auto', device='auto', precision='auto',
-                         input_size=(64, 32), threads=1).auto_choice
+                               input_size=(64, 32), threads=1).auto_choice
     args = [str(drives / 'site_a' / 'drive2'), '-o', str(tmp_path), '--model', str(checkpoint),
             *SMALL, '--labels-only', '--backend', 'auto', '--device', 'auto', '--precision',
             'auto']
@@ -283,7 +286,8 @@ def test_a_missing_input_is_reported_and_the_others_are_done(
     ['--labels-only', '--outputs', 'color'],
     ['--outputs', 'labels,depth'],
     ['--chunk-frames', '0'],
-    ['--ray', 'somewhere'],
+    ['--ray=somewhere'],
+    ['--ray-address', 'somewhere'],
 ])
 def test_usage_errors_exit_2(checkpoint, drives, tmp_path, args):
     with pytest.raises(SystemExit) as exit_info:
@@ -306,7 +310,8 @@ def test_an_output_root_inside_an_input_folder_or_two_bags_for_one_output_exit_2
 def test_workers_that_do_not_see_the_storage_refuse_to_start(ray, checkpoint, tmp_path):
     from bisenet_ros.tools.fleet.ray_workers import RayWorkers, WorkerStartError
     with pytest.raises(WorkerStartError, match='does not see .*nowhere.*every node'):
-        RayWorkers(RunSettings(model=checkpoint, threads=1), 1, [tmp_path / 'nowhere'])
+        RayWorkers(RunSettings(RuntimeConfig(model=checkpoint, backend='torch', threads=1)), 1,
+                   [tmp_path / 'nowhere'])
 
 
 def test_the_core_and_the_node_never_import_ray():
@@ -314,3 +319,20 @@ def test_the_core_and_the_node_never_import_ray():
             'bisenet_ros.render, bisenet_ros.node, bisenet_ros.tools.segment_fleet; '
             "sys.exit('ray' in sys.modules)")
     assert subprocess.run([sys.executable, '-c', code]).returncode == 0
+
+
+def test_segment_and_fleet_with_nothing_chosen_run_one_path_and_write_the_same_labels(
+        drives, tmp_path):
+    from bisenet_ros.runtime import build_segmenter
+    from bisenet_ros.tools.segment import main as segment
+    bag = drives / 'site_a' / 'drive2'
+    # The shipped model, every runtime option left at its default: a user's first run.
+    assert segment([str(bag), '-o', str(tmp_path / 'segment'), '--outputs', 'labels']) == 0
+    assert main([str(bag), '-o', str(tmp_path / 'fleet'), '--labels-only']) == 0
+    chosen = build_segmenter().auto_choice
+    report, _ = _report(tmp_path / 'fleet')
+    assert (report['backend'], report['precision']) == (chosen.backend, chosen.precision)
+    segment_labels = [m for m in _messages(tmp_path / 'segment') if m[0].endswith('/labels')]
+    fleet_labels = [m for m in _messages(tmp_path / 'fleet' / 'drive2')
+                    if m[0].endswith('/labels')]
+    assert len(segment_labels) == 12 and segment_labels == fleet_labels

@@ -83,7 +83,7 @@ def test_bisenet_info_prints_the_probe_and_every_pair(override, monkeypatch, cap
     assert out.splitlines()[0] == hardware.probe().summary()
     assert 'torch:cpu:fp32' in out and 'runs' in out
     override('avx2')
-    assert info.main(['--json']) == 0
+    assert info.main(['--json', '-']) == 0
     text = capsys.readouterr().out
     assert '"native_bf16": false' in text and 'no native bf16' in text
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx3')

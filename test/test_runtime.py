@@ -62,7 +62,8 @@ def _street_like(height, width, seed=0):
 @pytest.mark.parametrize('resize', ['stretch', 'letterbox', 'native'])
 @pytest.mark.parametrize('shape', ODD_SIZES)
 def test_labels_come_back_at_the_source_resolution(checkpoint, resize, shape):
-    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, resize=resize, confidence=True)
+    seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, resize=resize,
+                          confidence=True)
     (result,) = seg.segment([_street_like(*shape)])
     assert result.labels.shape == shape and result.labels.dtype == np.uint8
     assert result.labels.max() < 19
@@ -162,7 +163,7 @@ def test_exported_onnx_file_loads_alone(checkpoint, cache):
 def test_int8_holds_out_frames_and_stores_the_agreement_it_measured(checkpoint, cache):
     frames = [_street_like(128, 256, seed=s) for s in range(4)]
     int8 = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                     cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+                           cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
     meta = int8.backend.metadata
     assert (meta['precision'], meta['int8_activations']) == ('int8', 'u8')
     assert (meta['calibration_frames'], meta['int8_check_frames']) == (3, 1)
@@ -176,7 +177,7 @@ def test_int8_cache_is_keyed_by_the_calibration_frames(checkpoint, tmp_path):
     for seed in (0, 1, 0):
         frames = [_street_like(128, 256, seed=seed + s) for s in range(2)]
         build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                  cache_dir=tmp_path, calibration_images=frames, int8_min_agreement=0)
+                        cache_dir=tmp_path, calibration_images=frames, int8_min_agreement=0)
     assert len(list((tmp_path / 'onnx').glob('*-int8-u8-*.onnx'))) == 2
 
 
@@ -184,7 +185,7 @@ def _int8_copy(checkpoint, cache, tmp_path, agreement):
     """Return an int8 .onnx whose stored agreement is ``agreement`` (None: no figure)."""
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
     seg = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                    cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+                          cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
     proto = onnx.load(str(seg.info.path))
     meta = read_metadata(seg.info.path)
     meta.pop('int8_agreement')
@@ -203,7 +204,8 @@ def test_int8_below_the_minimum_agreement_is_refused_with_the_figure(
                                          r'99\.50%; use bf16'):
         build_segmenter(path, backend='onnxruntime', precision='int8')
     with caplog.at_level(logging.INFO, logger='bisenet_ros.runtime'):
-        seg = build_segmenter(path, backend='onnxruntime', precision='int8', int8_min_agreement=0.85)
+        seg = build_segmenter(path, backend='onnxruntime', precision='int8',
+                              int8_min_agreement=0.85)
     assert 'int8 labels 90.00% of pixels as fp32 did on 1 held-out' in caplog.text
     assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
 
@@ -221,12 +223,12 @@ def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
     frames = [_street_like(128, 256, seed=s) for s in range(2)]
     with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
         ov = build_segmenter(checkpoint, backend='openvino', precision='int8', input_size=SIZE,
-                       cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+                             cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
         assert ov.backend.metadata['int8_activations'] == 's8'
         assert 'quantise for openvino' not in caplog.text
         assert ov.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
         ort = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                        cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
+                              cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
         build_segmenter(ort.info.path, backend='openvino', int8_min_agreement=0)
     assert 'quantise for openvino' in caplog.text
 
@@ -235,7 +237,7 @@ def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
 def test_openvino_backend_agrees_with_torch(checkpoint, cache, torch_seg, precision):
     needs('openvino', precision)
     seg = build_segmenter(checkpoint, backend='openvino', precision=precision, input_size=SIZE,
-                                cache_dir=cache)
+                          cache_dir=cache)
     images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert (ours.labels == ref.labels).mean() > (0.995 if precision == 'fp32' else 0.9)
@@ -338,25 +340,25 @@ def test_a_precision_the_cpu_only_emulates_is_refused_before_any_work(
     refused = rf'class {simulated_class()}\) has no native bf16 .* emulated.*use fp32'
     with pytest.raises(BackendUnavailableError, match=refused):
         build_segmenter(checkpoint, backend=backend, precision='bf16', input_size=SIZE,
-                              cache_dir=tmp_path)
+                        cache_dir=tmp_path)
     monkeypatch.setenv(hardware.ENV_OVERRIDE, '')  # fp16 is emulated on every CPU
     with pytest.raises(BackendUnavailableError, match='fp16 on a CPU would be emulated'):
         build_segmenter(checkpoint, backend=backend, precision='fp16', input_size=SIZE,
-                              cache_dir=tmp_path)
+                        cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # refused before exporting anything
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx2')
     seg = build_segmenter(checkpoint, backend=backend, precision='fp32', input_size=SIZE,
-                                cache_dir=tmp_path)
+                          cache_dir=tmp_path)
     assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
 
 
 def test_other_invalid_uses_are_rejected(checkpoint, cache, torch_seg):
     with pytest.raises(ValueError, match='calibration_images'):
         build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                              cache_dir=cache)
+                        cache_dir=cache)
     with pytest.raises(ValueError, match='native needs backend torch'):
         build_segmenter(checkpoint, backend='onnxruntime', resize='native', input_size=SIZE,
-                              cache_dir=cache)
+                        cache_dir=cache)
     for bad in (np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.uint8),
                 np.zeros((4, 4, 4), np.uint8), np.zeros((0, 4, 3), np.uint8), 'image'):
         with pytest.raises(ValueError, match='image 0'):

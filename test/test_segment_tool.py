@@ -13,7 +13,7 @@
 # limitations under the License.
 
 
-"""bisenet-segment: one output per input for images, folders, videos and bags."""
+"""bisenet segment: one output per input for images, folders, videos and bags."""
 
 import os
 from pathlib import Path
@@ -62,16 +62,60 @@ def test_a_folder_gives_one_output_per_image(model, tmp_path):
         f'{i:03d}_labels.png' for i in range(5)]
 
 
-def test_a_video_gives_an_overlay_video_with_every_frame(model, tmp_path):
-    writer = cv2.VideoWriter(str(tmp_path / 'drive.mp4'), cv2.VideoWriter_fourcc(*'mp4v'), 10,
-                             (80, 48))
-    for i in range(7):
-        writer.write(_frame(i))
+def _video(path, frames=7, size=(80, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 10, size)
+    for i in range(frames):
+        writer.write(_frame(i, size[1], size[0]))
     writer.release()
+    return path
+
+
+def test_a_video_gives_every_output_asked_for_one_per_frame(model, tmp_path):
+    _video(tmp_path / 'drive.mp4', frames=7)
+    out = tmp_path / 'out'
+    assert main([str(tmp_path / 'drive.mp4'), '-o', str(out), '--model', str(model),
+                 '--outputs', 'labels,color,overlay,confidence']) == 0
+    for name in ('color', 'overlay'):
+        count, _ = inputs.video_properties(out / f'drive_{name}.mp4')
+        assert count == 7, name
+    for name in ('labels', 'confidence'):
+        frames = sorted((out / f'drive_{name}').iterdir())
+        assert [p.name for p in frames] == [f'drive_{i:06d}.png' for i in range(7)]
+        first = cv2.imread(str(frames[0]), cv2.IMREAD_UNCHANGED)
+        assert first.shape == (48, 80) and first.dtype == np.uint8
+    labels = cv2.imread(str(out / 'drive_labels' / 'drive_000000.png'), cv2.IMREAD_UNCHANGED)
+    assert labels.max() < 19
+
+
+def test_video_outputs_follow_the_request(model, tmp_path):
+    _video(tmp_path / 'drive.mp4', frames=3)
     assert main([str(tmp_path / 'drive.mp4'), '-o', str(tmp_path / 'out'),
-                 '--model', str(model)]) == 0
-    count, _ = inputs.video_properties(tmp_path / 'out' / 'drive_overlay.mp4')
-    assert count == 7
+                 '--model', str(model), '--outputs', 'labels,color']) == 0
+    assert sorted(p.name for p in (tmp_path / 'out').iterdir()) == ['drive_color.mp4',
+                                                                    'drive_labels']
+
+
+def test_an_image_gives_its_confidence_as_mono8(model, tmp_path):
+    inputs.write_rgb(tmp_path / 'street.png', _frame(3, 40, 60))
+    assert main([str(tmp_path / 'street.png'), '-o', str(tmp_path / 'out'), '--model',
+                 str(model), '--outputs', 'confidence']) == 0
+    confidence = cv2.imread(str(tmp_path / 'out' / 'street_confidence.png'),
+                            cv2.IMREAD_UNCHANGED)
+    assert confidence.shape == (40, 60) and confidence.dtype == np.uint8
+    # 255 x the max of 19 class probabilities: never below 255 / 19.
+    assert confidence.min() >= 255 // 19
+
+
+def test_a_folder_segments_its_videos_and_lists_an_unreadable_one(model, tmp_path, capsys):
+    inputs.write_rgb(tmp_path / 'in' / 'a.png', _frame(0))
+    _video(tmp_path / 'in' / 'b.mp4', frames=2)
+    (tmp_path / 'in' / 'c.mp4').write_bytes(b'not a video')
+    assert main([str(tmp_path / 'in'), '-o', str(tmp_path / 'out'), '--model', str(model),
+                 '--outputs', 'labels']) == 1
+    assert (tmp_path / 'out' / 'a_labels.png').exists()
+    assert len(list((tmp_path / 'out' / 'b_labels').iterdir())) == 2
+    err = capsys.readouterr().err
+    assert 'skipped' in err and 'c.mp4' in err and 'Traceback' not in err
 
 
 def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path, capsys):
@@ -201,7 +245,7 @@ def test_nothing_to_segment_or_a_damaged_input_fails_in_one_line(
         source.write_bytes(source.read_bytes()[:200])
     assert main([str(source), '-o', str(tmp_path / 'out'), '--model', str(model)]) == 1
     err = capsys.readouterr().err  # (FFmpeg may print its own lines before ours)
-    assert err.splitlines()[-1].startswith('bisenet-segment: ') and 'Traceback' not in err
+    assert err.splitlines()[-1].startswith('bisenet segment: ') and 'Traceback' not in err
 
 
 @pytest.mark.parametrize('name', ['bomb.jpg', 'bomb.png', 'bomb.bmp'])

@@ -63,13 +63,15 @@ STRUCTURAL_PARAMETERS = {
     'model_path': ('', ParameterDescriptor(
         description='Checkpoint (.pth/.safetensors, CoinCheung, mmseg or own format) or '
                     'exported .onnx; empty = the shipped demonstration model.' + _AT_CONFIGURE)),
-    'backend': (_RUNTIME.backend, _choice('Inference backend; auto = the fastest that keeps the accuracy '
-                                'bar here.' + _AT_CONFIGURE, CHOICES['backend'])),
-    'device': (_RUNTIME.device, _choice('Device to run the network on; auto = a CUDA GPU if there is '
-                               'one.' + _AT_CONFIGURE, CHOICES['device'])),
-    'precision': (_RUNTIME.precision, _choice('Network precision; auto = the fastest that keeps the '
-                                  "accuracy bar, '' = the model file's own (else fp32)."
-                                  + _AT_CONFIGURE, CHOICES['precision'])),
+    'backend': (_RUNTIME.backend, _choice(
+        'Inference backend; auto = the fastest that keeps the accuracy bar here.'
+        + _AT_CONFIGURE, CHOICES['backend'])),
+    'device': (_RUNTIME.device, _choice(
+        'Device to run the network on; auto = a CUDA GPU if there is one.' + _AT_CONFIGURE,
+        CHOICES['device'])),
+    'precision': (_RUNTIME.precision, _choice(
+        "Network precision; auto = the fastest that keeps the accuracy bar, '' = the model "
+        "file's own (else fp32)." + _AT_CONFIGURE, CHOICES['precision'])),
     'input_width': (0, _int_range(
         f"Network input width in pixels, a multiple of {STRIDE}; 0 = the model's own."
         + _AT_CONFIGURE, 0, MAX_INPUT_SIDE, STRIDE)),

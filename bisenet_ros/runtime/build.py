@@ -67,12 +67,12 @@ def build_segmenter(model=None, config=None, *, calibration_images=None, provide
     model_path = _model_path(config.model)
     opening = _Opening(model_path, config, calibration_images, providers, arch, channels_last)
     if not config.automatic:
-        return opening.open(auto.Choice(config.backend, config.device, config.precision,
-                                        'as given'))
+        return opening.segmenter(auto.Choice(config.backend, config.device, config.precision,
+                                             'as given'))
     choices = _auto_candidates(model_path, config, arch)
     for index, choice in enumerate(choices):
         try:
-            segmenter = opening.open(choice)
+            segmenter = opening.segmenter(choice)
         except BackendUnavailableError as exc:
             if index + 1 == len(choices):
                 raise
@@ -126,7 +126,7 @@ class _Opening:
         self.arch = arch
         self.channels_last = channels_last
 
-    def open(self, choice):
+    def segmenter(self, choice):
         """Return the Segmenter of one explicit backend, device and precision."""
         config = self.config
         backend, device, precision = choice.backend, choice.device, choice.precision
@@ -163,7 +163,7 @@ class _Opening:
             from bisenet_ros.runtime.backends.onnxruntime_backend import OnnxRuntimeBackend
             engine = OnnxRuntimeBackend(onnx_path, device, precision, self.providers,
                                         config.threads or None, config.batch,
-                                        config.cache_dir / 'tensorrt')
+                                        config.cache_folder / 'tensorrt')
         info = CheckpointInfo.from_metadata(engine.metadata, onnx_path, 'onnx')
         size = engine.fixed_input_size
         asked = config.input_size

@@ -50,7 +50,8 @@ def parse_size(text):
     return width, height
 
 
-def _size_argument(text):
+def size_argument(text):
+    """Return parse_size(text) for argparse (its error becomes a usage error)."""
     try:
         return parse_size(text)
     except ValueError as exc:
@@ -84,7 +85,7 @@ class RuntimeConfig:
     device: str = _option(AUTO, 'auto: a CUDA GPU if there is one', choices=(AUTO, *DEVICES))
     precision: str = _option(AUTO, 'network precision; auto: the fastest that keeps the '
                                    'accuracy bar', choices=(AUTO, *PRECISIONS))
-    input_size: tuple = _option(None, "network input WxH, multiples of 32 (default: the "
+    input_size: tuple = _option(None, 'network input WxH, multiples of 32 (default: the '
                                       "model's own)", metavar='WxH')
     resize: str = _option('stretch', 'how images reach the input size (native: pad to a '
                                      'multiple of 32, torch only)', choices=RESIZE_POLICIES)
@@ -94,7 +95,7 @@ class RuntimeConfig:
     # The tools ask for it through what they write (--outputs ... confidence), the node
     # through publish_confidence: a flag of its own would be a second way to say it.
     confidence: bool = _option(False, 'compute the max class probability', flag=False)
-    threads: int = _option(0, "CPU threads for torch, ONNX Runtime and OpenCV; 0: each "
+    threads: int = _option(0, 'CPU threads for torch, ONNX Runtime and OpenCV; 0: each '
                               "runtime's own choice")
     batch: int = _option(4, 'most images per forward pass')
     int8_min_agreement: float = _option(
@@ -130,8 +131,13 @@ class RuntimeConfig:
             raise ValueError(f'int8_min_agreement must be within 0..1, got {agreement}')
         keep('int8_min_agreement', agreement)
         keep('confidence', bool(self.confidence))
-        keep('cache_dir', Path(self.cache_dir).expanduser() if self.cache_dir
-             else Path.home() / '.cache' / 'bisenet_ros')
+        # None stays None: resolved where the engine is built (a Ray worker's own home).
+        keep('cache_dir', Path(self.cache_dir).expanduser() if self.cache_dir else None)
+
+    @property
+    def cache_folder(self):
+        """Return the export cache folder: ``cache_dir``, else ``~/.cache/bisenet_ros``."""
+        return self.cache_dir or Path.home() / '.cache' / 'bisenet_ros'
 
     @property
     def automatic(self):
@@ -172,7 +178,7 @@ class RuntimeConfig:
             if field.metadata['choices']:
                 kwargs['choices'] = field.metadata['choices']
             elif field.name == 'input_size':
-                kwargs['type'] = _size_argument
+                kwargs['type'] = size_argument
             elif field.name in ('model', 'cache_dir'):
                 kwargs['type'] = Path
             else:
@@ -214,4 +220,3 @@ def _int_within(name, value, low, high):
     if isinstance(value, bool) or int(value) != value or not low <= int(value) <= high:
         raise ValueError(f'{name} must be an integer within {low}..{high}, got {value!r}')
     return int(value)
-

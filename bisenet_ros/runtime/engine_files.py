@@ -103,7 +103,7 @@ def exported_onnx(model, info, model_path, input_size, config, precision, backen
     width, height = input_size
     stem = (f'{model_path.stem}-{file_sha256(model_path)[:16]}-{width}x{height}-'
             f'{outputs.replace("+", "_")}')
-    fp32_path = config.cache_dir / 'onnx' / f'{stem}-fp32.onnx'
+    fp32_path = config.cache_folder / 'onnx' / f'{stem}-fp32.onnx'
     if not fp32_path.exists():
         LOG.info('exporting %s to %s', model_path, fp32_path)
         started = time.monotonic()
@@ -125,7 +125,7 @@ def exported_onnx(model, info, model_path, input_size, config, precision, backen
     activations = ACTIVATIONS[backend]
     # 7-bit weights follow the probe (no VNNI): the name keeps the two apart.
     bits = default_weight_bits()
-    int8_path = config.cache_dir / 'onnx' / (f'{stem}-int8-{activations}-w{bits}-'
+    int8_path = config.cache_folder / 'onnx' / (f'{stem}-int8-{activations}-w{bits}-'
                                              f'{_frames_digest(calibration_images)}.onnx')
     if not int8_path.exists():
         normaliser = Normaliser(info.mean, info.std)

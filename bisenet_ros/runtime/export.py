@@ -131,7 +131,7 @@ def read_metadata(path):
             check_export_metadata(meta, path)
             return meta
     raise ValueError(f'{path}: ONNX file without bisenet_ros metadata; export it with '
-                     'bisenet-export')
+                     'bisenet export')
 
 
 def verify_against_torch(onnx_path, model, inputs, min_agreement=0.999, rel_tol=1e-3):
@@ -175,7 +175,7 @@ def export_verified(model, info, path, input_size, outputs='logits', probe=None)
     The graph is written under a temporary name, compared with torch on
     ``probe`` (normalised (N, 3, H, W); None = two random inputs) and renamed
     only once it passes, so a failed or interrupted export leaves no file at
-    ``path``. The Segmenter's cache and bisenet-export both export through here.
+    ``path``. The Segmenter's cache and bisenet export both export through here.
     """
     path = Path(path)
     if probe is None:

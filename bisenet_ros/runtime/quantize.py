@@ -183,17 +183,17 @@ def int8_shortfall(metadata, min_agreement, setting='int8_min_agreement', runtim
     evidence = metadata.get('int8_evidence') or {}
     if metadata.get('int8_method') == 'qat':
         if not evidence.get('runtimes'):
-            return (f'the QAT file holds no measured val mIoU; measure it with bisenet-export '
+            return (f'the QAT file holds no measured val mIoU; measure it with bisenet export '
                     f'--check FILE --data ROOT --write, or set {setting} to 0 to run it '
                     'unchecked')
         if runtime is not None and runtime not in evidence['runtimes']:
             return (f'the QAT file was measured in '
                     f'{", ".join(sorted(evidence["runtimes"]))}, not in {runtime}; measure it '
-                    f'with bisenet-export --check FILE --data ROOT --write, or set {setting} '
+                    f'with bisenet export --check FILE --data ROOT --write, or set {setting} '
                     'to 0 to run it unchecked')
     elif metadata.get('int8_agreement') is None:
         return (f'the file holds no measured int8 agreement; export it again with '
-                f'bisenet-export, or set {setting} to 0 to run it unchecked')
+                f'bisenet export, or set {setting} to 0 to run it unchecked')
     _warn_other_class(metadata.get('int8_cpu_class'), hardware.probe().cpu.cpu_class)
     if metadata.get('int8_method') == 'qat':
         if qat_miou_drop(metadata, runtime)[1] <= QAT_MAX_MIOU_DROP:
@@ -220,7 +220,7 @@ def qat_miou_drop(metadata, runtime=None):
 def _warn_other_class(measured, here):
     if measured and measured != here:
         LOG.warning('int8 evidence was measured on CPU class %s, this CPU is class %s: int8 '
-                    'kernels differ between classes; re-measure here with bisenet-export '
+                    'kernels differ between classes; re-measure here with bisenet export '
                     '--check FILE', measured, here)
 
 

@@ -77,16 +77,6 @@ class Segmenter:
         self.lut = render.palette_lut(info.palette)
 
     @classmethod
-    def open(cls, model=None, config=None, **options):
-        """
-        Return ``build_segmenter(model, config)``, ``options`` being config fields or build ones.
-
-        ``Segmenter.open('m.pth', backend='torch', input_size=(512, 256))``.
-        """
-        from bisenet_ros.runtime.build import build_segmenter
-        return build_segmenter(model, config, **options)
-
-    @classmethod
     def from_model(cls, model, info, config=None, channels_last=True):
         """
         Return a torch Segmenter over an in-memory ``model`` (e.g. during training).

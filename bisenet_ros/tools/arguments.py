@@ -30,14 +30,28 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     Each option's default after its help, the description kept as written.
 
     An option whose help already names its default (in words, for a None
-    default such as "the model's own") is left as written.
+    default such as "the model's own") is left as written; one that is off
+    unless given says so; a required one says that.
     """
 
+    def _format_action(self, action):
+        if not action.help:  # argparse prints nothing, not even the default, without help
+            action.help = self._note(action, '').strip() or None
+        return super()._format_action(action)
+
     def _get_help_string(self, action):
-        text = action.help or ''
-        if ('default' in text or not action.option_strings
-                or action.default in (None, False, argparse.SUPPRESS)):
+        return self._note(action, action.help)
+
+    @staticmethod
+    def _note(action, text):
+        if not action.option_strings or 'default' in text or 'required' in text:
             return text
+        if action.required:
+            return f'{text} (required)'
+        if action.default is argparse.SUPPRESS or action.default is False:
+            return text
+        if action.default is None:
+            return f'{text} (default: not set)'
         return f'{text} (default: %(default)s)'
 
 

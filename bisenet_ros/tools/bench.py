@@ -48,10 +48,11 @@ import tempfile
 import time
 
 from bisenet_ros.checkpoint import load_checkpoint, save_checkpoint
+from bisenet_ros.media import inputs
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
-from bisenet_ros.media import inputs
+from bisenet_ros.runtime.config import size_argument
 from bisenet_ros.tools import peaks, samples
 from bisenet_ros.tools.arguments import new_parser
 import cv2
@@ -95,7 +96,7 @@ def _model_for(arch, model, tmp):
 
 def _build(config, model_path, size, batch, calibration, cache_dir, threads):
     # 'backend:precision[:layout][@file]': a config may run its own model file, e.g. an
-    # int8 .onnx from bisenet-export or bisenet-train --qat beside the checkpoint's rows.
+    # int8 .onnx from bisenet export or bisenet train --qat beside the checkpoint's rows.
     config, _, own_model = config.partition('@')
     model_path = Path(own_model) if own_model else model_path
     backend, precision, *layout = config.split(':')
@@ -231,8 +232,10 @@ def main(argv=None, prog='bisenet bench'):
     parser = new_parser(prog, __doc__)
     parser.add_argument('--model', type=Path, help='checkpoint for every arch measured')
     parser.add_argument('--archs', nargs='+', default=['bisenetv2', 'bisenetv1'])
-    parser.add_argument('--sizes', nargs='+', default=['1024x512', '2048x1024'])
-    parser.add_argument('--batches', type=int, nargs='+', default=[1, 4])
+    parser.add_argument('--input-size', type=size_argument, nargs='+', metavar='WxH',
+                        default=[(1024, 512), (2048, 1024)], help='network input sizes')
+    parser.add_argument('--batch', type=int, nargs='+', default=[1, 4],
+                        help='images per forward pass')
     parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
                         help='backend:precision[:contiguous][@model file]; the first is the '
                              'baseline')
@@ -257,7 +260,8 @@ def main(argv=None, prog='bisenet bench'):
         os.execve(sys.executable, [sys.executable, '-m', 'bisenet_ros.tools.bench', *argv],
                   dict(os.environ, **limits))
     if args.quick:
-        args.archs, args.sizes, args.batches, args.repeats = ['bisenetv2'], ['1024x512'], [1], 8
+        args.archs, args.input_size, args.batch, args.repeats = (['bisenetv2'], [(1024, 512)],
+                                                                 [1], 8)
     folder = args.frames or (samples.STREET if samples.STREET.is_dir() else None)
     frames = sample_frames(folder)
     source = str(folder) if folder else 'synthetic frames'
@@ -277,9 +281,8 @@ def main(argv=None, prog='bisenet bench'):
     rows, roofs = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         for arch in args.archs:
-            for size_text in args.sizes:
-                size = tuple(int(v) for v in size_text.split('x'))
-                for batch in args.batches:
+            for size in args.input_size:
+                for batch in args.batch:
                     case = bench_case(arch, size, batch, args.configs, frames, calibration,
                                       args, tmp, roofs)
                     rows.extend(case)

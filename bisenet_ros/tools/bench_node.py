@@ -46,6 +46,7 @@ import time
 
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
+from bisenet_ros.runtime.config import size_argument
 from bisenet_ros.tools import samples
 from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.bench import sample_frames
@@ -162,22 +163,23 @@ def main(argv=None, prog='bisenet bench-node'):
     parser = new_parser(prog, __doc__)
     parser.add_argument('--model', type=Path, help='checkpoint (default: demonstration model)')
     parser.add_argument('--backend', default='torch')
-    parser.add_argument('--precision', default=None)
-    parser.add_argument('--size', default='1024x512')
+    parser.add_argument('--precision', default=None,
+                        help="network precision (default: the model file's own)")
+    parser.add_argument('--input-size', type=size_argument, default='1024x512',
+                        metavar='WxH', help='camera frame and network input size')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--frames', type=int, default=20, help='frames for (1) and (2)')
     parser.add_argument('--rate', type=float, default=30.0, help='overload publish rate')
     parser.add_argument('--overload-frames', type=int, default=2000)
     args = parser.parse_args(argv)
-    args.size = tuple(int(v) for v in args.size.split('x'))
     print(f'hardware: {hardware.probe().summary()}', flush=True)
     frames = sample_frames(samples.STREET if samples.STREET.is_dir() else None)
-    frames = [cv2.resize(f, args.size, interpolation=cv2.INTER_AREA) for f in frames]
+    frames = [cv2.resize(f, args.input_size, interpolation=cv2.INTER_AREA) for f in frames]
     try:
         seg = build_segmenter(args.model, backend=args.backend, precision=args.precision,
-                              input_size=args.size, threads=args.threads, batch=1)
+                              input_size=args.input_size, threads=args.threads, batch=1)
     except (BackendUnavailableError, ValueError) as exc:  # e.g. a precision only emulated here
-        print(f'bisenet-bench-node: {exc}', file=sys.stderr)
+        print(f'bisenet bench-node: {exc}', file=sys.stderr)
         return 1
     for rgb in frames[:2]:  # warm-up
         runtime_alone(seg, rgb)
@@ -188,7 +190,8 @@ def main(argv=None, prog='bisenet bench-node'):
                           config_path('fastdds_large_images_localhost.xml')))
     model = args.model or demo_model_path()
     ros_args = ['-p', f'model_path:={model}', '-p', f'backend:={args.backend}',
-                '-p', f'input_width:={args.size[0]}', '-p', f'input_height:={args.size[1]}',
+                '-p', f'input_width:={args.input_size[0]}',
+                '-p', f'input_height:={args.input_size[1]}',
                 '-p', f'threads:={args.threads}', '-p', 'max_batch:=1']
     if args.precision:
         ros_args += ['-p', f'precision:={args.precision}']

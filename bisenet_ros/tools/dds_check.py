@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Check how well this machine's DDS delivers camera-size images (``bisenet-dds-check``).
+Check how well this machine's DDS delivers camera-size images (``bisenet dds-check``).
 
 For each QoS (best effort, reliable) and each Fast DDS setting (the default,
 then every ``--profile`` given), a publisher process sends ``--count`` rgb8
@@ -27,7 +27,7 @@ unless set) on a random ROS_DOMAIN_ID unless one is set.
 
 Example::
 
-    bisenet-dds-check --profile config/fastdds_large_images.xml
+    bisenet dds-check --profile config/fastdds_large_images.xml
 """
 
 import argparse
@@ -42,6 +42,7 @@ import sys
 import tempfile
 import time
 
+from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.processes import stop_process
 
 QOS_CHOICES = ('best_effort', 'reliable')
@@ -189,10 +190,9 @@ def format_row(report):
             f'{report["received"]:>4}/{report["sent"]:<4} {latency}')
 
 
-def parse_args(argv=None):
+def parse_args(argv=None, prog=None):
     """Parse the command line."""
-    parser = argparse.ArgumentParser(prog='bisenet-dds-check',
-                                     description=__doc__.split('\n')[1])
+    parser = new_parser(prog or 'bisenet dds-check', __doc__)
     parser.add_argument('--profile', action='append', default=[],
                         help='Fast DDS XML profile to compare with the default (repeatable)')
     parser.add_argument('--publisher-only', action='store_true',
@@ -203,7 +203,9 @@ def parse_args(argv=None):
     parser.add_argument('--rate', type=float, default=30.0, help='images per second (default: 30)')
     parser.add_argument('--reliability', choices=QOS_CHOICES, action='append', default=None,
                         help='QoS to measure (repeatable; default: both)')
-    parser.add_argument('--json', action='store_true', help='print the reports as JSON lines')
+    parser.add_argument('--json', metavar='FILE',
+                        help="also write the reports as JSON lines to FILE ('-': print them "
+                             'instead of the table)')
     parser.add_argument('--topic', default='/bisenet_dds_check/image', help=argparse.SUPPRESS)
     parser.add_argument('--timeout', type=float, default=20.0,
                         help='longest wait for the two processes to match (default: 20)')
@@ -212,9 +214,9 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def main(argv=None):
+def main(argv=None, prog='bisenet dds-check'):
     """Measure every combination and print the table; return 0, 1 if a run failed."""
-    args = parse_args(argv)
+    args = parse_args(argv, prog)
     if args.role is not None:
         args.reliability = (args.reliability or ['best_effort'])[-1]
         return (run_publisher if args.role == 'publisher' else run_subscriber)(args)
@@ -225,6 +227,7 @@ def main(argv=None):
           f'latency in ms\n{"Fast DDS setting":<{SETTING_WIDTH}} {"QoS":<12} {"received":<9} '
           f'{"mean":>8} {"median":>8} {"p95":>8} {"max":>8}', flush=True)
     status = 0
+    reports = []
     for reliability in args.reliability or QOS_CHOICES:
         for profile, publisher_only in settings:
             run = argparse.Namespace(**{**vars(args), 'reliability': reliability})
@@ -234,7 +237,10 @@ def main(argv=None):
                 print(error, file=sys.stderr)
                 status = 1
                 continue
-            print(json.dumps(report) if args.json else format_row(report), flush=True)
+            reports.append(report)
+            print(json.dumps(report) if args.json == '-' else format_row(report), flush=True)
+    if args.json and args.json != '-':
+        Path(args.json).write_text(''.join(json.dumps(report) + '\n' for report in reports))
     return status
 
 

@@ -14,13 +14,13 @@
 
 
 """
-bisenet-demo (``make demo``): a camera, the node and a recorder, end to end.
+bisenet demo (``make demo``): a camera, the node and a recorder, end to end.
 
 Three processes talk over real DDS on this machine only (LOCALHOST discovery,
 a random domain, the Fast DDS large-image profile): a camera publisher
-(``bisenet-play`` of an input bag; videos, image folders and the generated
+(``bisenet play`` of an input bag; videos, image folders and the generated
 scene are first written to one), the segmentation node with the shipped
-demonstration model (or ``--model``), and ``bisenet-record``. After a bounded
+demonstration model (or ``--model``), and ``bisenet record``. After a bounded
 run it writes the output bag and side-by-side PNGs (input | colour | overlay,
 with a legend) and prints frames in/out/dropped and processing time.
 """
@@ -34,8 +34,8 @@ import sys
 import time
 
 from bisenet_ros.image_msgs import image_to_rgb
-from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.media import bags, inputs
+from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.tools import samples
 from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.processes import stop_process
@@ -60,7 +60,7 @@ def source_frames(source, count):
         desc = str(source)
     frames = samples.read_frames(source, count)
     if not frames:
-        raise SystemExit(f'bisenet-demo: no frames in {source}')
+        raise SystemExit(f'bisenet demo: no frames in {source}')
     frames = [cv2.resize(f, (640, round(640 * f.shape[0] / f.shape[1])))
               if f.shape[1] > 640 else f for f in frames]
     return frames[:count], desc
@@ -210,7 +210,7 @@ def main(argv=None, prog='bisenet demo'):
     started = time.monotonic()
     try:
         if not wait_for_graph(env, args.timeout):
-            raise subprocess.TimeoutExpired('bisenet-demo graph', args.timeout)
+            raise subprocess.TimeoutExpired('bisenet demo graph', args.timeout)
         player = subprocess.run(
             [python, '-m', 'bisenet_ros.tools.play', str(in_bag), '--wait-for-subscribers', '2',
              '--wait-timeout', str(args.timeout)], env=env, timeout=args.timeout)
@@ -222,7 +222,7 @@ def main(argv=None, prog='bisenet demo'):
         node_rc = stop_process(node)
     elapsed = time.monotonic() - started
     if player is None or player.returncode != 0 or not out_bag.exists():
-        print(f'bisenet-demo: the run failed (player {player and player.returncode}, node '
+        print(f'bisenet demo: the run failed (player {player and player.returncode}, node '
               f'{node_rc}); see the log above', file=sys.stderr)
         return 1
     from bisenet_ros.checkpoint import load_checkpoint

@@ -14,13 +14,13 @@
 
 
 """
-bisenet-export: checkpoint (.pth/.safetensors) -> verified ONNX (and int8, TensorRT).
+bisenet export: checkpoint (.pth/.safetensors) -> verified ONNX (and int8, TensorRT).
 
-    bisenet-export model.pth -o model.onnx --input-size 1024 512
-    bisenet-export model.pth -o model_int8.onnx --precision int8 --calibration frames/ \
-        [--int8-for openvino] [--min-agreement 0.995]
-    bisenet-export model.pth -o model.onnx --tensorrt   # builds the engine cache on a GPU
-    bisenet-export --check model_int8.onnx --data camvid/ [--parent fp32.onnx] [--write]
+    bisenet export --model model.pth -o model.onnx --input-size 1024x512
+    bisenet export --model model.pth -o model_int8.onnx --precision int8 \
+        --calibration frames/ [--int8-for openvino] [--int8-min-agreement 0.995]
+    bisenet export --model model.pth -o model.onnx --tensorrt   # engine cache, on a GPU
+    bisenet export --check model_int8.onnx --data camvid/ [--parent fp32.onnx] [--write]
 
 Success is declared only after the exported graph has been compared with the
 torch network (logits within 1e-3 relative, argmax agreement reported); an
@@ -40,23 +40,30 @@ import sys
 import tempfile
 
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
+from bisenet_ros.media.inputs import image_files, read_rgb
+from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime.config import check_input_size, RuntimeConfig, size_argument
 from bisenet_ros.runtime.export import (export_verified, ExportVerificationError, OUTPUT_KINDS,
                                         read_metadata)
-from bisenet_ros.runtime.processing import (check_input_size, DEFAULT_INPUT_SIZE, Normaliser,
+from bisenet_ros.runtime.processing import (DEFAULT_INPUT_SIZE, Normaliser,
                                             prepare_batch)
 from bisenet_ros.runtime.quantize import ACTIVATIONS, int8_shortfall, quantize_int8
-from bisenet_ros.media.inputs import image_files, read_rgb
 from bisenet_ros.tools.arguments import new_parser
 import numpy as np
 
 
+PROG = 'bisenet export'
+
+
 def _parser(prog):
     parser = new_parser(prog, __doc__)
-    parser.add_argument('checkpoint', type=Path, nargs='?')
+    parser.add_argument('--model', type=Path, metavar='PATH',
+                        help='the checkpoint to export (default: the shipped demonstration '
+                             'model)')
     parser.add_argument('-o', '--output', type=Path, help='the .onnx to write')
-    parser.add_argument('--input-size', type=int, nargs=2, metavar=('W', 'H'),
-                        help="network input (default: the checkpoint's, else 1024 512)")
+    parser.add_argument('--input-size', type=size_argument, metavar='WxH',
+                        help="network input (default: the checkpoint's, else 1024x512)")
     parser.add_argument('--outputs', choices=OUTPUT_KINDS, default='labels',
                         help='graph outputs: logits, or argmax (uint8) inside the graph')
     parser.add_argument('--precision', choices=('fp32', 'int8'), default='fp32')
@@ -66,7 +73,8 @@ def _parser(prog):
                         help='frames read; one in four is held out to measure agreement')
     parser.add_argument('--int8-for', choices=tuple(ACTIVATIONS), default='onnxruntime',
                         help='backend the int8 file is quantised for')
-    parser.add_argument('--min-agreement', type=float, default=0.995,
+    parser.add_argument('--int8-min-agreement', type=float,
+                        default=RuntimeConfig.int8_min_agreement,
                         help='fail unless int8 labels at least this share of held-out '
                              'pixels as fp32 does')
     parser.add_argument('--tensorrt', action='store_true',
@@ -90,32 +98,31 @@ def _frames(folder, count, input_size, info):
     batches = [prepare_batch([read_rgb(path)], normaliser, 'stretch', input_size)[0]
                for path in image_files(folder)[:count]]
     if not batches:
-        raise SystemExit(f'bisenet-export: no images in {folder}')
+        raise SystemExit(f'{PROG}: no images in {folder}')
     return batches
 
 
-def main(argv=None, prog='bisenet export'):
+def main(argv=None, prog=PROG):
     """Export, verify, optionally quantise and build a TensorRT engine."""
     args = _parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     if args.check:
         return _check(args)
-    if not (args.checkpoint and args.output):
-        print('bisenet-export: a checkpoint and -o OUTPUT are needed (or --check FILE)',
-              file=sys.stderr)
+    if not args.output:
+        print(f'{PROG}: -o OUTPUT is needed (or --check FILE)', file=sys.stderr)
         return 2
     try:
-        model, info = load_checkpoint(args.checkpoint)
+        model, info = load_checkpoint(args.model or demo_model_path())
     except CheckpointError as exc:
-        print(f'bisenet-export: {exc}', file=sys.stderr)
+        print(f'{PROG}: {exc}', file=sys.stderr)
         return 1
     try:
         size = check_input_size(args.input_size or info.input_size or DEFAULT_INPUT_SIZE)
     except ValueError as exc:
-        print(f'bisenet-export: {exc}', file=sys.stderr)
+        print(f'{PROG}: {exc}', file=sys.stderr)
         return 2
     if args.precision == 'int8' and not args.calibration:
-        print('bisenet-export: int8 needs --calibration with real frames', file=sys.stderr)
+        print(f'{PROG}: int8 needs --calibration with real frames', file=sys.stderr)
         return 2
     frames = (_frames(args.calibration, args.calibration_count, size, info)
               if args.calibration else None)
@@ -132,11 +139,12 @@ def main(argv=None, prog='bisenet export'):
                 meta = read_metadata(args.output)
                 figures['int8'] = {'argmax_agreement_vs_fp32': agreement,
                                    'held_out_frames': meta['int8_check_frames']}
-                shortfall = int8_shortfall(meta, args.min_agreement, '--min-agreement')
+                shortfall = int8_shortfall(meta, args.int8_min_agreement,
+                                           '--int8-min-agreement')
                 if shortfall:
                     raise ExportVerificationError(shortfall)
         except ExportVerificationError as exc:
-            print(f'bisenet-export: verification FAILED: {exc}', file=sys.stderr)
+            print(f'{PROG}: verification FAILED: {exc}', file=sys.stderr)
             args.output.unlink(missing_ok=True)
             return 3
     if args.tensorrt:
@@ -155,7 +163,7 @@ def _check(args):
     from bisenet_ros.training.datasets import build_dataset
     from bisenet_ros.training.evidence import measure, write_evidence
     if not args.data:
-        print('bisenet-export: --check needs --data (a labelled root)', file=sys.stderr)
+        print(f'{PROG}: --check needs --data (a labelled root)', file=sys.stderr)
         return 2
     try:
         meta = read_metadata(args.check)
@@ -172,7 +180,7 @@ def _check(args):
         evidence = measure(args.check, args.parent, dataset, args.split,
                            recorded.get('classes'))
     except (ValueError, FileNotFoundError, CheckpointError) as exc:
-        print(f'bisenet-export: {exc}', file=sys.stderr)
+        print(f'{PROG}: {exc}', file=sys.stderr)
         return 2
     for name, figures in evidence['runtimes'].items():
         # Without --parent the fp32 figures are the recorded ones: fp32 does not change
@@ -186,7 +194,7 @@ def _check(args):
               'here': evidence}
     if args.write:
         if qat and not all(None not in f.values() for f in evidence['runtimes'].values()):
-            print('bisenet-export: a runtime here has no recorded parent figures: give '
+            print(f'{PROG}: a runtime here has no recorded parent figures: give '
                   '--parent to --write', file=sys.stderr)
             return 2
         meta = write_evidence(args.check, evidence)
@@ -194,8 +202,8 @@ def _check(args):
     # A QAT file passes or fails per runtime: each one's int8 kernels are judged alone.
     runtimes = sorted(meta['int8_evidence']['runtimes']) if qat and meta.get(
         'int8_evidence') else [None]
-    report['gate'] = {runtime or 'file': int8_shortfall(meta, args.min_agreement,
-                                                        '--min-agreement', runtime) or 'passes'
+    report['gate'] = {runtime or 'file': int8_shortfall(meta, args.int8_min_agreement,
+                                                        '--int8-min-agreement', runtime) or 'passes'
                       for runtime in runtimes}
     print(json.dumps(report, indent=2))
     return 0

@@ -16,15 +16,16 @@
 """
 Print what this machine has and which backend x precision pairs run here.
 
-    bisenet-info            # the probe's summary and a table of pairs
-    bisenet-info --json     # the same, machine-readable
+    bisenet info            # the probe's summary and a table of pairs
+    bisenet info --json     # the same, machine-readable
 
 ``BISENET_ROS_HARDWARE`` (see bisenet_ros.runtime.hardware) masks features,
-so ``BISENET_ROS_HARDWARE=avx2 bisenet-info`` shows what an AVX2-only CPU runs.
+so ``BISENET_ROS_HARDWARE=avx2 bisenet info`` shows what an AVX2-only CPU runs.
 """
 
 import dataclasses
 import json
+from pathlib import Path
 import sys
 
 from bisenet_ros.runtime import hardware
@@ -34,24 +35,29 @@ from bisenet_ros.tools.arguments import new_parser
 def main(argv=None, prog='bisenet info'):
     """Print the probe; return 0."""
     parser = new_parser(prog, __doc__)
-    parser.add_argument('--json', action='store_true', help='print JSON instead of text')
+    parser.add_argument('--json', metavar='FILE',
+                        help="also write the probe as JSON to FILE ('-': print it instead "
+                             'of the text)')
     args = parser.parse_args(argv)
     try:
         found = hardware.probe()
     except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
-        print(f'bisenet-info: {exc}', file=sys.stderr)
+        print(f'{prog}: {exc}', file=sys.stderr)
         return 2
     pairs = found.pairs()
     if args.json:
-        print(json.dumps({
+        text = json.dumps({
             'summary': found.summary(),
             'cpu': dict(dataclasses.asdict(found.cpu), features=sorted(found.cpu.features),
                         cpu_class=found.cpu.cpu_class, native_bf16=found.cpu.native_bf16),
             'cuda': [dataclasses.asdict(device) for device in found.cuda],
             'backends': found.backends,
             'pairs': [{'backend': b, 'device': d, 'precision': p, 'native': why is None,
-                       'reason': why} for b, d, p, why in pairs]}, indent=2))
-        return 0
+                       'reason': why} for b, d, p, why in pairs]}, indent=2)
+        if args.json == '-':
+            print(text)
+            return 0
+        Path(args.json).write_text(text + '\n')
     print(found.summary())
     width = max(len(f'{b}:{d}:{p}') for b, d, p, _ in pairs)
     for backend, device, precision, why in pairs:

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Publish a rosbag2's camera topics without ``ros2 bag`` (``bisenet-play``).
+Publish a rosbag2's camera topics without ``ros2 bag`` (``bisenet play``).
 
 By default every sensor_msgs Image, CompressedImage and CameraInfo topic is
 played; ``--topics`` selects others. The stored serialized bytes are
@@ -31,7 +31,7 @@ recorded publishers offered (reliable only if all were), unless
 
 Example::
 
-    bisenet-play run1 --wait-for-subscribers 1 --clock --ros-args -r /camera/image_raw:=/image
+    bisenet play run1 --wait-for-subscribers 1 --clock --ros-args -r /camera/image_raw:=/image
 """
 
 import sys
@@ -286,7 +286,7 @@ def parse_args(argv=None, prog=None):
 def main(argv=None, prog='bisenet play'):
     """Play the bag; print the counts; return 0, or 1 if subscribers (or --step-on) never came."""
     args = parse_args(argv, prog)
-    with ros_context('bisenet-play', argv) as (context, stop):
+    with ros_context('bisenet play', argv) as (context, stop):
         return _play(args, context, stop)
 
 
@@ -299,23 +299,23 @@ def _play(args, context, stop):
             player = Player(args.bag, args.topics, args.reliability, args.durability,
                             args.qos_depth, args.clock, context=context)
         except BagReadError as error:  # the input itself is damaged
-            print(f'bisenet-play: {error}', file=sys.stderr)
+            print(f'bisenet play: {error}', file=sys.stderr)
             return 1
         except (BagError, FileNotFoundError) as error:
-            print(f'bisenet-play: {error}', file=sys.stderr)
+            print(f'bisenet play: {error}', file=sys.stderr)
             return 2
         print(f'playing {", ".join(player.topics)} from {args.bag}', flush=True)
         if args.wait_for_subscribers > 0:
             if not player.wait_for_subscribers(args.wait_for_subscribers, args.wait_timeout,
                                                lambda: bool(stop)) and not stop:
                 counts = ', '.join(f'{t}: {n}' for t, n in player.subscriber_counts().items())
-                print(f'bisenet-play: fewer than {args.wait_for_subscribers} subscriber(s) '
+                print(f'bisenet play: fewer than {args.wait_for_subscribers} subscriber(s) '
                       f'after {args.wait_timeout:g} s ({counts})', file=sys.stderr)
                 status = 1
         if status == 0 and args.step_on:
             if not player.step_on(args.step_on, args.wait_timeout,
                                   lambda: bool(stop)) and not stop:
-                print(f'bisenet-play: no publisher of {args.step_on} after '
+                print(f'bisenet play: no publisher of {args.step_on} after '
                       f'{args.wait_timeout:g} s', file=sys.stderr)
                 status = 1
         try:
@@ -325,7 +325,7 @@ def _play(args, context, stop):
                 if not args.loop or sent == 0:
                     break
         except BagReadError as error:  # damage found past the bag's index
-            print(f'bisenet-play: {error}', file=sys.stderr)
+            print(f'bisenet play: {error}', file=sys.stderr)
             status = 1
         if status == 0:
             player.flush(args.ack_timeout)

@@ -13,7 +13,7 @@
 # limitations under the License.
 
 """
-Record ROS 2 topics into a rosbag2 (MCAP) without ``ros2 bag`` (``bisenet-record``).
+Record ROS 2 topics into a rosbag2 (MCAP) without ``ros2 bag`` (``bisenet record``).
 
 Each topic is subscribed once a publisher appears, with its type taken from
 the graph and a QoS that matches every publisher: reliable only if all are
@@ -26,7 +26,7 @@ once every topic has ``--count`` messages; then the per-topic counts are printed
 
 Example::
 
-    bisenet-record /camera/image_raw /bisenet_segmentation/overlay -o run1 --duration 30
+    bisenet record /camera/image_raw /bisenet_segmentation/overlay -o run1 --duration 30
 """
 
 import datetime
@@ -154,7 +154,7 @@ def parse_args(argv=None, prog=None):
 def main(argv=None, prog='bisenet record'):
     """Record until stopped; print the counts; return 0, or 1 if no topic was found."""
     args = parse_args(argv, prog)
-    with ros_context('bisenet-record', argv) as (context, stop):
+    with ros_context('bisenet record', argv) as (context, stop):
         return _record(args, context, stop)
 
 
@@ -166,7 +166,7 @@ def _record(args, context, stop):
         try:
             bag = BagWriter(args.output or default_bag_name(), storage=args.storage)
         except BagError as error:
-            print(f'bisenet-record: {error}', file=sys.stderr)
+            print(f'bisenet record: {error}', file=sys.stderr)
             return 2
         with bag:
             recorder = Recorder(args.topics, bag, depth=args.qos_depth, context=context)

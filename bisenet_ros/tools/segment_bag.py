@@ -14,7 +14,7 @@
 
 
 """
-The rosbag2 path of bisenet-segment: image topics in, a new bag out.
+The rosbag2 path of bisenet segment: image topics in, a new bag out.
 
 The new bag holds each input image topic as stored, plus, per input topic,
 ``labels`` (mono8 trainIds), ``color`` and ``overlay`` (rgb8) beside it (the
@@ -27,8 +27,8 @@ import logging
 
 from bisenet_ros import render
 from bisenet_ros.image_msgs import compressed_to_rgb, image_to_rgb, ImageFormatError
-from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 from bisenet_ros.media import bags
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 import numpy as np
 from tqdm import tqdm
 

@@ -44,19 +44,19 @@ import time
 import uuid
 
 from bisenet_ros.checkpoint import CheckpointError
+from bisenet_ros.media import bags
+from bisenet_ros.media import inputs
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
-from bisenet_ros.media import bags
-from bisenet_ros.media import inputs
+from bisenet_ros.tools.arguments import new_parser, runtime_config
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet import output_bags
 from bisenet_ros.tools.fleet.chunks import ChunkTask, split_span
 from bisenet_ros.tools.fleet.report import BagRun, write_report
 from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
-from bisenet_ros.tools.arguments import new_parser, runtime_config
 from bisenet_ros.tools.segment import DEFAULT_OUTPUTS, OUTPUTS, parse_outputs
 from bisenet_ros.tools.segment_bag import BagSegmentation
 from tqdm import tqdm
@@ -241,6 +241,8 @@ def _resolve_auto(settings):
         return settings, None
     seg = build_segmenter(config=settings.runtime)
     choice = seg.auto_choice
+    if choice is None:  # only the device was left open: the GPU where there is one
+        return settings.with_runtime(device=seg.config.device), seg
     print(f'{PROG}: auto chose {choice.backend} {choice.device} {choice.precision} on this '
           f'machine ({choice.reason}); every worker runs it')
     settings = settings.with_runtime(backend=choice.backend, device=choice.device,

@@ -66,7 +66,7 @@ class OpenVinoBackend:
         if precision == 'int8' and self.metadata.get('int8_activations', 'u8') != 's8':
             LOG.warning('%s quantises activations with zero points, which OpenVINO runs less '
                         'accurately than ONNX Runtime (its measured agreement overstates this '
-                        'backend); quantise for openvino (bisenet-export --int8-for openvino)',
+                        'backend); quantise for openvino (bisenet export --int8-for openvino)',
                         self.path.name)
         hardware.probe().require('openvino', device, precision)
         core = openvino.Core()

@@ -14,7 +14,7 @@
 
 
 """
-The parts of bisenet-segment-fleet: many bags segmented by workers, resumably.
+The parts of bisenet fleet: many bags segmented by workers, resumably.
 
 ``discovery`` finds the bags and their output names, ``settings`` holds what
 a run does (and the identity a finished output is checked against),

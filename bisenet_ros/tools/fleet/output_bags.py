@@ -77,7 +77,7 @@ def finished_record(final, identity):
         return None
     record = read_record(final)
     if record is None:
-        raise OutputTakenError(f'{final} exists and was not written by bisenet-segment-fleet; '
+        raise OutputTakenError(f'{final} exists and was not written by bisenet fleet; '
                                'move it away or choose another output root')
     if record['complete'] and record.get('identity') == identity:
         return record

@@ -28,7 +28,6 @@ restarts spent, its node gone) has its task handed to another worker.
 """
 
 import collections
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -117,7 +116,7 @@ class _ShippedModelWorker(ChunkWorker):
         with tempfile.TemporaryDirectory(prefix='bisenet-fleet-') as folder:
             path = Path(folder) / model_name
             path.write_bytes(ray.get(state.model.remote()))
-            super().__init__(dataclasses.replace(settings, model=path))
+            super().__init__(settings.with_runtime(model=path))
         self.state = state
 
     def segment_reporting(self, task):
@@ -144,7 +143,8 @@ class RayWorkers:
         self._state = ray.remote(num_cpus=0)(_RunState).options(name=state_name).remote(
             model.read_bytes())
         actor = ray.remote(_ShippedModelWorker).options(
-            num_cpus=settings.runtime.threads or 1, num_gpus=gpus if settings.runtime.device == 'cuda' else 0,
+            num_cpus=settings.runtime.threads or 1,
+            num_gpus=gpus if settings.runtime.device == 'cuda' else 0,
             max_restarts=retries, max_task_retries=retries)
         self.actors = [actor.remote(settings, model.name, state_name) for _ in range(count)]
         try:
