@@ -70,7 +70,8 @@ PYTHON_REQUIREMENTS = ('osrf-pycommon', 'PyYAML', 'lark', 'psutil', 'argcomplete
                        'packaging')
 # Appended to the venv's bin/activate: the venv becomes an ament prefix, as sourcing a colcon
 # install's setup.bash makes the install one.
-ACTIVATE_HOOK = """# bisenet_ros: this venv is an ament prefix (ros2 run / ros2 launch find bisenet_ros)
+ACTIVATE_MARK = '# bisenet_ros: this venv is an ament prefix'
+ACTIVATE_HOOK = ACTIVATE_MARK + """ (ros2 run and ros2 launch find the package)
 case ":${AMENT_PREFIX_PATH:-}:" in
     *":$VIRTUAL_ENV:"*) ;;
     *) AMENT_PREFIX_PATH="$VIRTUAL_ENV${AMENT_PREFIX_PATH:+:$AMENT_PREFIX_PATH}"
@@ -227,7 +228,7 @@ def add_activate_hook(prefix):
     """Append to ``bin/activate`` (once) what puts the venv on AMENT_PREFIX_PATH."""
     script = prefix / 'bin' / 'activate'
     text = script.read_text()
-    if ACTIVATE_HOOK.splitlines()[0] in text:
+    if ACTIVATE_MARK in text:
         return
     script.write_text(text.rstrip('\n') + '\n\n' + ACTIVATE_HOOK)
 
@@ -237,10 +238,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--shared', type=Path, default=REPO.parent / 'shared',
                         help='the folder the team shares (default: ../shared)')
+    parser.add_argument('--prefix', type=Path, default=Path(sys.prefix),
+                        help='where to index bisenet_ros and hook bin/activate (default: this '
+                             "Python's prefix, the venv)")
     args = parser.parse_args(argv)
     # Needs nothing from ../shared: a ROS install's ros2 finds the package too.
-    register_package(Path(sys.prefix))
-    add_activate_hook(Path(sys.prefix))
+    register_package(args.prefix)
+    if (args.prefix / 'bin' / 'activate').is_file():
+        add_activate_hook(args.prefix)
     try:
         install(args.shared / 'ros')
     except Missing as error:

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 import subprocess
 import sys
+import tempfile
 
 from helpers import SHARED
 import pytest
@@ -26,13 +27,15 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent / 'install_ros_extras.py'
 
 
-def _run(*args, ci=None):
+def _run(*args, ci=None, prefix=None):
     env = dict(os.environ)
     env.pop('CI', None)
     if ci is not None:
         env['CI'] = ci
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    # The package is indexed under a prefix of the test's own, not in the venv running it.
+    prefix = prefix or Path(tempfile.mkdtemp(prefix='bisenet_prefix_'))
+    return subprocess.run([sys.executable, str(SCRIPT), '--prefix', str(prefix), *args],
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 def test_without_the_shared_sources_it_says_so_and_the_tests_skip(tmp_path):
@@ -58,3 +61,29 @@ def test_a_second_run_on_the_same_sources_is_a_no_op():
         pytest.skip(f'{SHARED / "ros"} is absent: nothing was built to be up to date')
     done = _run('--shared', str(SHARED))
     assert done.returncode == 0 and 'up to date' in done.stdout
+
+
+def test_the_package_is_indexed_as_colcon_installs_it_and_activate_sets_the_prefix(tmp_path):
+    repo = SCRIPT.parents[1]
+    (tmp_path / 'bin').mkdir()
+    (tmp_path / 'bin' / 'activate').write_text('VIRTUAL_ENV="%s"\nexport VIRTUAL_ENV\n' % tmp_path)
+    (tmp_path / 'bin' / 'segmentation_node').write_text('#!/bin/sh\n')
+    for _ in range(2):  # a second run changes nothing
+        done = _run('--shared', str(tmp_path / 'absent'), prefix=tmp_path)
+        assert done.returncode == 0, done.stderr
+    share = tmp_path / 'share'
+    assert (share / 'ament_index' / 'resource_index' / 'packages' / 'bisenet_ros').is_file()
+    assert (share / 'bisenet_ros' / 'package.xml').resolve() == repo / 'package.xml'
+    for name in ('segmentation.launch.py', 'multi_camera.launch.py'):
+        assert (share / 'bisenet_ros' / 'launch' / name).resolve() == repo / 'launch' / name
+    assert (share / 'bisenet_ros' / 'config' / 'segmentation.yaml').is_file()
+    executable = tmp_path / 'lib' / 'bisenet_ros' / 'segmentation_node'
+    assert executable.resolve() == tmp_path / 'bin' / 'segmentation_node'
+    activate = (tmp_path / 'bin' / 'activate').read_text()
+    assert activate.count('AMENT_PREFIX_PATH=') == 1
+    sourced = subprocess.run(
+        ['bash', '-c', f'. {tmp_path}/bin/activate; . {tmp_path}/bin/activate; '
+         'echo "$AMENT_PREFIX_PATH"'], env={'PATH': os.environ['PATH'],
+                                            'AMENT_PREFIX_PATH': '/opt/ros/kilted'},
+        capture_output=True, text=True, check=True)
+    assert sourced.stdout.strip() == f'{tmp_path}:/opt/ros/kilted'
