@@ -24,10 +24,16 @@ it was given.
 import os
 from pathlib import Path
 import re
+import subprocess
+import sys
 
+from diagnostic_msgs.msg import DiagnosticArray
 from helpers import needs_ros_extra
 import pytest
-from ros_helpers import activated_environment, LoggedCommand, random_domain_id, wait_until
+from rclpy.qos import qos_profile_sensor_data
+from ros_helpers import (activated_environment, LoggedCommand, random_domain_id, TestClient,
+                         wait_until)
+from sensor_msgs.msg import Image
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config'
 FASTDDS = 'FASTDDS_DEFAULT_PROFILES_FILE'
@@ -70,10 +76,16 @@ def test_fast_dds_2_distributions_read_the_older_variable():
 
 
 @pytest.fixture(scope='module')
-def env():
+def domain():
+    """Return the ROS domain of this module's launches."""
+    return random_domain_id()
+
+
+@pytest.fixture(scope='module')
+def env(domain):
     """Return the activated venv's environment, with no Fast DDS profile of its own."""
     needs_ros_extra('ros2launch.command.launch')
-    environment = activated_environment(random_domain_id())
+    environment = activated_environment(domain)
     for name in (FASTDDS, FASTRTPS):
         environment.pop(name, None)
     return environment
@@ -133,3 +145,38 @@ def test_dds_profile_gives_another_and_a_missing_one_is_refused_before_start(env
         assert not re.search(STARTED, process.log())
     finally:
         process.stop()
+
+
+def test_hd_outputs_of_a_launched_node_reach_a_default_configured_subscriber(
+        env, domain, tmp_path, small_v2):
+    # This process has no profile, like RViz started on its own; it takes the overlay best
+    # effort, the QoS that loses frames on fragmented UDP.
+    assert FASTDDS not in os.environ and FASTRTPS not in os.environ
+    client = TestClient(domain, name='default_configured_viewer')
+    process = LoggedCommand(['ros2', 'launch', 'bisenet_ros', 'segmentation.launch.py',
+                             f'model:={small_v2}', 'threads:=1'], env, tmp_path / 'launch.log')
+    try:
+        process.wait_for_log(r'active: segmenting', timeout=120)
+        overlays = client.subscribe(Image, '/overlay', qos_profile_sensor_data)
+        diagnostics = client.subscribe(DiagnosticArray, '/diagnostics')
+        client.wait_for_publishers(overlays, timeout=60)
+        camera = {**env, FASTDDS: str(CONFIG / 'fastdds_large_images_localhost.xml')}
+        subprocess.run([sys.executable, '-m', 'bisenet_ros.tools.dds_check', '--role',
+                        'publisher', '--topic', '/image', '--count', '30', '--rate', '10',
+                        '--width', '1280', '--height', '720', '--timeout', '60'],
+                       env=camera, check=True, capture_output=True, timeout=120)
+
+        def published():
+            for array in reversed(diagnostics.messages):
+                values = {kv.key: kv.value for s in array.status for kv in s.values}
+                if int(values.get('frames published', 0)) >= 10:
+                    return int(values['frames published'])
+            return None
+        served = wait_until(published, 30, 0.2, 'the node to serve the frames')
+        wait_until(lambda: len(overlays.messages) >= 0.9 * served, 10, 0.2,
+                   f'90 % of {served} overlays')
+        assert {(m.width, m.height) for m in overlays.messages} == {(1280, 720)}
+        assert process.interrupt(timeout=60) == 0
+    finally:
+        process.stop()
+        client.close()
