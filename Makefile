@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed
 # Every ROS process we start stays on loopback.
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
 export PYTHONUNBUFFERED := 1
+# The team's sample frames and datasets, for the demo and the benchmarks (never installed).
+export BISENET_ROS_SHARED ?= $(abspath ../shared)
 
 .PHONY: all demo test lint bench clean ros-extras
 

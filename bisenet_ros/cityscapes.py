@@ -59,14 +59,6 @@ def label_id_to_train_id_lut():
     return lut
 
 
-def train_id_to_label_id_lut():
-    """Return a (256,) uint8 table mapping trainIds to labelIds (ignore -> 0, unlabeled)."""
-    lut = np.zeros(256, dtype=np.uint8)
-    for train_id, label_id, _, _ in _CLASSES:
-        lut[train_id] = label_id
-    return lut
-
-
 def default_palette(num_classes):
     """
     Return ``num_classes`` RGB colours: Cityscapes' first, then well-spread hues.

@@ -37,7 +37,7 @@ from bisenet_ros.checkpoint.layouts import AUX_PREFIXES, Layout, recognise, stri
 from bisenet_ros.checkpoint.layouts import try_layout
 from bisenet_ros.checkpoint.safe_read import decode_metadata, read_checkpoint_file
 from bisenet_ros.checkpoint.validation import check_metadata, check_weights
-from bisenet_ros.models import ARCHS, build_model, VARIANTS
+from bisenet_ros.models import ARCHS, build_model, COINCHEUNG, MMSEG, VARIANTS
 import torch
 
 __all__ = ['CheckpointError', 'CheckpointInfo', 'CheckpointNotFoundError', 'load_checkpoint',
@@ -48,9 +48,9 @@ FORMAT_VERSION = 1
 
 # Mean and std (RGB, 0..1 scale) each codebase trains with.
 NORMALISATION = {
-    'coincheung': ((0.3257, 0.3690, 0.3223), (0.2112, 0.2148, 0.2115)),
-    'mmseg': ((123.675 / 255, 116.28 / 255, 103.53 / 255),
-              (58.395 / 255, 57.12 / 255, 57.375 / 255)),
+    COINCHEUNG: ((0.3257, 0.3690, 0.3223), (0.2112, 0.2148, 0.2115)),
+    MMSEG: ((123.675 / 255, 116.28 / 255, 103.53 / 255),
+            (58.395 / 255, 57.12 / 255, 57.375 / 255)),
 }
 
 
@@ -89,7 +89,7 @@ class CheckpointInfo:
         """Return the info a ``to_metadata`` dict (e.g. an exported file's) describes."""
         meta = dict(metadata)
         size = meta.get('input_size')
-        return cls(arch=meta['arch'], source=source, variant=meta.get('variant', 'coincheung'),
+        return cls(arch=meta['arch'], source=source, variant=meta.get('variant', COINCHEUNG),
                    num_classes=meta['num_classes'], class_names=tuple(meta['class_names']),
                    palette=tuple(tuple(c) for c in meta['palette']), mean=tuple(meta['mean']),
                    std=tuple(meta['std']), input_size=tuple(size) if size else None,
@@ -155,7 +155,7 @@ def _own_format(tensors, metadata, arch, path):
     if meta.get('format_version', 0) > FORMAT_VERSION:
         raise CheckpointError(f'{path}: written by a newer bisenet_ros (format version '
                               f'{meta["format_version"]} > {FORMAT_VERSION})')
-    file_arch, variant = meta.get('arch'), meta.get('variant', 'coincheung')
+    file_arch, variant = meta.get('arch'), meta.get('variant', COINCHEUNG)
     if file_arch not in ARCHS or variant not in VARIANTS:
         raise CheckpointError(f'{path}: metadata names arch={file_arch!r} '
                               f'variant={variant!r}; expected arch in {ARCHS}, variant in '
@@ -200,7 +200,7 @@ def load_checkpoint(path, arch=None, device='cpu', aux=False):
     if kind == 'safetensors':
         check_weights(content, path)
         match, meta = _own_format(content, st_metadata, arch, path)
-        source, variant = FORMAT_NAME, meta.get('variant', 'coincheung')
+        source, variant = FORMAT_NAME, meta.get('variant', COINCHEUNG)
         names, palette = meta.get('class_names'), meta.get('palette')
         mean, std = meta.get('mean'), meta.get('std')
         input_size = meta.get('input_size')
@@ -209,7 +209,7 @@ def load_checkpoint(path, arch=None, device='cpu', aux=False):
         check_weights(state_dict, path)
         match = recognise(state_dict, arch=arch, path=path)
         source, variant, meta = match.layout.source, match.layout.variant, {}
-        if source == 'mmseg':
+        if source == MMSEG:
             names, palette = _mmseg_classes(mm_meta, match.num_classes)
             check_metadata({'class_names': names, 'palette': palette}, path,
                            match.num_classes)
@@ -257,7 +257,7 @@ def save_checkpoint(path, model, metadata):
     meta = dict(metadata)
     if meta.get('arch') not in ARCHS:
         raise ValueError(f'metadata arch must be one of {ARCHS}, got {meta.get("arch")!r}')
-    meta.setdefault('variant', 'coincheung')
+    meta.setdefault('variant', COINCHEUNG)
     meta.setdefault('num_classes', model.num_classes)
     meta.setdefault('class_names', list(_default_names(meta['num_classes'])))
     meta.setdefault('palette', [list(c) for c in cityscapes.default_palette(meta['num_classes'])])

@@ -27,7 +27,7 @@ import functools
 
 from bisenet_ros.checkpoint.errors import CheckpointError
 from bisenet_ros.checkpoint.mmseg_keys import DROPPED_PREFIXES, mmseg_to_internal
-from bisenet_ros.models import build_model
+from bisenet_ros.models import build_model, COINCHEUNG, MMSEG, VARIANTS
 import torch
 
 AUX_PREFIXES = ('conv_out16.', 'conv_out32.', 'aux2.', 'aux3.', 'aux4.', 'aux5_4.')
@@ -59,18 +59,18 @@ class Layout:
     @property
     def variant(self):
         """Return the network variant whose numerics this layout's weights expect."""
-        return 'mmseg' if self.source == 'mmseg' else 'coincheung'
+        return MMSEG if self.source == MMSEG else COINCHEUNG
 
     def to_internal(self, key):
         """Return the model's name for a key of this layout (None: no counterpart)."""
-        return mmseg_to_internal(key, self.arch) if self.source == 'mmseg' else key
+        return mmseg_to_internal(key, self.arch) if self.source == MMSEG else key
 
     def is_dropped(self, key):
         """Whether the key belongs to a part deliberately not loaded (mmseg V2 aux heads)."""
-        return self.source == 'mmseg' and key.startswith(DROPPED_PREFIXES[self.arch])
+        return self.source == MMSEG and key.startswith(DROPPED_PREFIXES[self.arch])
 
 
-LAYOUTS = tuple(Layout(source, arch) for source in ('coincheung', 'mmseg')
+LAYOUTS = tuple(Layout(source, arch) for source in VARIANTS
                 for arch in ('bisenetv1', 'bisenetv2'))
 
 

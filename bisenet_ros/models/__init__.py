@@ -23,12 +23,13 @@ from bisenet_ros.models.bisenetv1 import BiSeNetV1
 from bisenet_ros.models.bisenetv2 import BiSeNetV2
 
 ARCHS = ('bisenetv1', 'bisenetv2')
-VARIANTS = ('coincheung', 'mmseg')
+# The two publishers whose checkpoints load; each name is also its layout and variant.
+COINCHEUNG, MMSEG = VARIANTS = ('coincheung', 'mmseg')
 
-__all__ = ['ARCHS', 'VARIANTS', 'BiSeNetV1', 'BiSeNetV2', 'build_model']
+__all__ = ['ARCHS', 'COINCHEUNG', 'MMSEG', 'VARIANTS', 'BiSeNetV1', 'BiSeNetV2', 'build_model']
 
 
-def build_model(arch, num_classes=19, aux=True, variant='coincheung'):
+def build_model(arch, num_classes=19, aux=True, variant=COINCHEUNG):
     """
     Return an untrained network.
 
@@ -38,7 +39,7 @@ def build_model(arch, num_classes=19, aux=True, variant='coincheung'):
     """
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; expected one of {VARIANTS}')
-    mmseg = variant == 'mmseg'
+    mmseg = variant == MMSEG
     if arch == 'bisenetv1':
         return BiSeNetV1(num_classes, aux=aux, ffm_attention_relu=mmseg)
     if arch == 'bisenetv2':

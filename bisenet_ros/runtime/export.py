@@ -24,7 +24,6 @@ palette, mean/std, input size) so it loads alone.
 
 import hashlib
 import json
-import logging
 from pathlib import Path
 import warnings
 
@@ -32,7 +31,6 @@ import numpy as np
 import torch
 from torch import nn
 
-LOG = logging.getLogger('bisenet_ros.runtime')
 
 OPSET = 17
 METADATA_KEY = 'bisenet_ros'

@@ -44,6 +44,7 @@ from pathlib import Path
 import platform
 
 from bisenet_ros.runtime.backends import BackendUnavailableError
+from bisenet_ros.runtime.options import BACKENDS, DEVICES, PRECISIONS
 
 ENV_OVERRIDE = 'BISENET_ROS_HARDWARE'
 
@@ -182,10 +183,9 @@ class Hardware:
 
     def pairs(self):
         """Return [(backend, device, precision, refusal or None)]; cuda rows only with a GPU."""
-        devices = ('cpu', 'cuda') if self.cuda else ('cpu',)
+        devices = DEVICES if self.cuda else ('cpu',)
         return [(backend, device, precision, self.refusal(backend, device, precision))
-                for backend in ('torch', 'onnxruntime', 'openvino') for device in devices
-                for precision in ('fp32', 'fp16', 'bf16', 'int8')
+                for backend in BACKENDS for device in devices for precision in PRECISIONS
                 if precision in BACKEND_PRECISIONS.get((backend, device), ())]
 
     def native_pairs(self):

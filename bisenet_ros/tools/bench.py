@@ -59,10 +59,6 @@ import cv2
 import numpy as np
 import torch
 
-SHARED = Path(__file__).resolve().parents[3] / 'shared'
-STREET = SHARED / 'samples' / 'street'
-# int8 is calibrated on other real driving frames than those it is judged on.
-CALIBRATION = SHARED / 'datasets' / 'camvid' / 'train'
 # The baseline is the reference-equivalent network: torch eager, fp32, contiguous NCHW.
 # 'auto:auto' is what runs by default: it shows which path the rule picks here and how close
 # that is to the fastest row that keeps the accuracy bar.
@@ -262,11 +258,10 @@ def main(argv=None, prog='bisenet bench'):
     if args.quick:
         args.archs, args.input_size, args.batch, args.repeats = (['bisenetv2'], [(1024, 512)],
                                                                  [1], 8)
-    folder = args.frames or (samples.STREET if samples.STREET.is_dir() else None)
+    folder = args.frames or samples.street_folder()
     frames = sample_frames(folder)
     source = str(folder) if folder else 'synthetic frames'
-    calibration_dir = args.calibration or (
-        samples.CALIBRATION if samples.CALIBRATION.is_dir() else None)
+    calibration_dir = args.calibration or samples.calibration_folder()
     calibration = ([inputs.read_rgb(p) for p in
                     inputs.image_files(calibration_dir)[:args.calibration_count]]
                    if calibration_dir else frames)

@@ -173,7 +173,7 @@ def main(argv=None, prog='bisenet bench-node'):
     parser.add_argument('--overload-frames', type=int, default=2000)
     args = parser.parse_args(argv)
     print(f'hardware: {hardware.probe().summary()}', flush=True)
-    frames = sample_frames(samples.STREET if samples.STREET.is_dir() else None)
+    frames = sample_frames(samples.street_folder())
     frames = [cv2.resize(f, args.input_size, interpolation=cv2.INTER_AREA) for f in frames]
     try:
         seg = build_segmenter(args.model, backend=args.backend, precision=args.precision,

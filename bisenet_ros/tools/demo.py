@@ -50,12 +50,13 @@ PROCESSING = 'processing time p50 / p95 (ms)'
 
 def source_frames(source, count):
     """Return (frames, description) for a video, folder, the street samples or a scene."""
-    if source is None and samples.STREET.is_dir():
-        source = samples.STREET
-        desc = f'the street samples in {samples.STREET}'
+    street = samples.street_folder()
+    if source is None and street is not None:
+        source = street
+        desc = f'the street samples in {street}'
     elif source is None:
         return (list(samples.generated_scene(count)),
-                'a generated street scene (../shared is absent)')
+                f'a generated street scene (no street samples: ${samples.ENV_SHARED} unset)')
     else:
         desc = str(source)
     frames = samples.read_frames(source, count)

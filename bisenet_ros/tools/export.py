@@ -202,9 +202,10 @@ def _check(args):
     # A QAT file passes or fails per runtime: each one's int8 kernels are judged alone.
     runtimes = sorted(meta['int8_evidence']['runtimes']) if qat and meta.get(
         'int8_evidence') else [None]
-    report['gate'] = {runtime or 'file': int8_shortfall(meta, args.int8_min_agreement,
-                                                        '--int8-min-agreement', runtime) or 'passes'
-                      for runtime in runtimes}
+    report['gate'] = {
+        runtime or 'file': int8_shortfall(meta, args.int8_min_agreement, '--int8-min-agreement',
+                                          runtime) or 'passes'
+        for runtime in runtimes}
     print(json.dumps(report, indent=2))
     return 0
 

@@ -15,18 +15,35 @@
 """
 Sample frames for the demo and the benchmarks.
 
-The team's real street samples and CamVid frames in ../shared when present,
-else a drawn street scene.
+Real street samples and CamVid frames from the folder ``BISENET_ROS_SHARED``
+names (the Makefile sets it to a source checkout's ../shared; an installed
+package never guesses a path), else a drawn street scene.
 """
 
+import os
 from pathlib import Path
 
 from bisenet_ros.media import inputs
 import numpy as np
 
-SHARED = Path(__file__).resolve().parents[3] / 'shared'
-STREET = SHARED / 'samples' / 'street'
-CALIBRATION = SHARED / 'datasets' / 'camvid' / 'train'
+ENV_SHARED = 'BISENET_ROS_SHARED'
+
+
+def _shared(*parts):
+    """Return the folder ``parts`` below $BISENET_ROS_SHARED if it exists, else None."""
+    root = os.environ.get(ENV_SHARED)
+    folder = Path(root).joinpath(*parts) if root else None
+    return folder if folder is not None and folder.is_dir() else None
+
+
+def street_folder():
+    """Return the folder of real street photos and videos, or None."""
+    return _shared('samples', 'street')
+
+
+def calibration_folder():
+    """Return a folder of real driving frames for int8 calibration, or None."""
+    return _shared('datasets', 'camvid', 'train')
 
 
 def read_frames(source, per_video, step=1):

@@ -23,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
 
+from bisenet_ros.models import COINCHEUNG
 from bisenet_ros.resources import PACKAGE
 from bisenet_ros.runtime import hardware
 from bisenet_ros.runtime.config import check_input_size
@@ -34,7 +35,7 @@ import yaml
 # flag spell a setting the same way: ``crop_size`` is ``--crop-size``.
 SETTINGS = {
     'arch': ('bisenetv2', 'network: bisenetv1 or bisenetv2'),
-    'variant': ('coincheung', 'layout of a fresh network (a --model brings its own)'),
+    'variant': (COINCHEUNG, 'layout of a fresh network (a --model brings its own)'),
     'dataset': ('camvid', 'dataset reader: camvid or cityscapes'),
     'data': (None, 'dataset root (required)'),
     'train_split': ('train', 'split trained on'),

@@ -21,12 +21,13 @@ neighbour: interpolating ids would invent classes on region borders.
 
 from bisenet_ros.checkpoint import NORMALISATION
 from bisenet_ros.cityscapes import IGNORE_ID
+from bisenet_ros.models import COINCHEUNG
 import cv2
 import numpy as np
 import torch
 
 # Training from scratch follows CoinCheung's recipe and statistics.
-MEAN, STD = NORMALISATION['coincheung']
+MEAN, STD = NORMALISATION[COINCHEUNG]
 
 
 class Compose:

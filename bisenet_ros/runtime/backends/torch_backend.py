@@ -24,13 +24,10 @@ final upsampling, so near-equal class scores are not rounded into ties
 (bf16: 99.52 -> 99.68 % argmax agreement with fp32 on the street frames).
 """
 
-import logging
 
 from bisenet_ros.runtime import hardware
 import numpy as np
 import torch
-
-LOG = logging.getLogger('bisenet_ros.runtime')
 
 
 class TorchBackend:
