@@ -37,7 +37,6 @@ synthetic ones, resized to the network size.
 
 import os
 from pathlib import Path
-import random
 import statistics
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from bisenet_ros.runtime.config import size_argument
 from bisenet_ros.tools import samples
 from bisenet_ros.tools.arguments import new_parser
 from bisenet_ros.tools.bench import sample_frames
-from bisenet_ros.tools.processes import stop_process
+from bisenet_ros.tools.processes import local_ros_env, stop_process
 import cv2
 
 PROCESSING = 'processing time p50 / p95 (ms)'
@@ -184,10 +183,7 @@ def main(argv=None, prog='bisenet bench-node'):
     for rgb in frames[:2]:  # warm-up
         runtime_alone(seg, rgb)
 
-    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-                      ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
-                      FASTDDS_DEFAULT_PROFILES_FILE=str(
-                          config_path('fastdds_large_images_localhost.xml')))
+    os.environ.update(local_ros_env(config_path('fastdds_large_images_localhost.xml')))
     model = args.model or demo_model_path()
     ros_args = ['-p', f'model_path:={model}', '-p', f'backend:={args.backend}',
                 '-p', f'input_width:={args.input_size[0]}',

@@ -22,8 +22,8 @@ the table shows how many arrived and the latency from publish to callback
 (header stamp to receive time, same clock). Two processes, because inside one
 process Fast DDS hands samples over without any transport.
 
-Discovery is kept on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST
-unless set) on a random ROS_DOMAIN_ID unless one is set.
+Discovery is kept on this machine (ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST)
+on a random ROS_DOMAIN_ID unless one is set.
 
 Example::
 
@@ -32,7 +32,6 @@ Example::
 
 import argparse
 import json
-import os
 from pathlib import Path
 import random
 import signal
@@ -43,7 +42,7 @@ import tempfile
 import time
 
 from bisenet_ros.tools.arguments import new_parser
-from bisenet_ros.tools.processes import stop_process
+from bisenet_ros.tools.processes import local_ros_env, stop_process
 
 QOS_CHOICES = ('best_effort', 'reliable')
 # The subscriber is told to report once the publisher is gone and this has passed.
@@ -148,10 +147,7 @@ def _child(role, args, env, log):
 
 def measure(args, profile, publisher_only):
     """Run one publisher/subscriber pair; return the subscriber's report (dict)."""
-    base = dict(os.environ)
-    base.setdefault('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
-    base.setdefault('ROS_DOMAIN_ID', str(random.randint(1, 101)))
-    base.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
+    base = local_ros_env(own_domain=False)
     with_profile = dict(base)
     if profile is not None:
         with_profile['FASTDDS_DEFAULT_PROFILES_FILE'] = str(Path(profile).resolve())

@@ -28,7 +28,6 @@ with a legend) and prints frames in/out/dropped and processing time.
 from datetime import datetime
 import os
 from pathlib import Path
-import random
 import subprocess
 import sys
 import time
@@ -38,7 +37,7 @@ from bisenet_ros.media import bags, inputs
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.tools import samples
 from bisenet_ros.tools.arguments import new_parser
-from bisenet_ros.tools.processes import stop_process
+from bisenet_ros.tools.processes import local_ros_env, stop_process
 import cv2
 import numpy as np
 
@@ -81,16 +80,6 @@ def write_input_bag(frames, path, fps):
                 height=rgb.shape[0], width=rgb.shape[1], encoding='rgb8', is_bigendian=0,
                 step=rgb.shape[1] * 3, data=np.ascontiguousarray(rgb).reshape(-1))
             writer.write(f'{CAMERA}/image_raw', t, store.serialize_cdr(msg, IMAGE))
-
-
-def ros_env():
-    """Return the environment of every demo process: loopback only, large-image profile."""
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1',
-               ROS_DOMAIN_ID=str(random.SystemRandom().randint(1, 101)),
-               FASTDDS_DEFAULT_PROFILES_FILE=str(config_path(
-                   'fastdds_large_images_localhost.xml')))
-    env.pop('ROS_LOCALHOST_ONLY', None)
-    return env
 
 
 def legend(class_ids, class_names, palette, width):
@@ -195,7 +184,7 @@ def main(argv=None, prog='bisenet demo'):
     model = args.model or demo_model_path()
     print(f'input: {desc}\nmodel: {model or "none"}'
           + ('' if args.model else ' (shipped demonstration model)'), flush=True)
-    env = ros_env()
+    env = local_ros_env(config_path('fastdds_large_images_localhost.xml'))
     python = sys.executable
     node = subprocess.Popen(
         [python, '-m', 'bisenet_ros.node', '--ros-args',

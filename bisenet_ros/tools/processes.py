@@ -20,12 +20,34 @@ Process plumbing shared by the tools that start or are ROS processes.
 and free shared memory; SIGKILL only if it does not exit). ``ros_context``
 gives a console script an rclpy context whose SIGINT/SIGTERM only set a flag,
 so the tool's loop ends and it cleans up (a bag is closed, counts printed).
+``local_ros_env`` is the environment of every ROS process a tool starts.
 """
 
 import contextlib
+import os
+import random
 import signal
 import subprocess
 import sys
+
+
+def local_ros_env(profile=None, own_domain=True):
+    """
+    Return a copy of the environment for ROS processes that must stay on this machine.
+
+    Discovery is limited to loopback; ``own_domain`` draws a random
+    ROS_DOMAIN_ID (else one the user set is kept) so a tool's traffic never
+    meets the user's running nodes; ``profile`` (a Fast DDS XML file) becomes
+    FASTDDS_DEFAULT_PROFILES_FILE, None removes any.
+    """
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', PYTHONUNBUFFERED='1')
+    env.pop('ROS_LOCALHOST_ONLY', None)  # deprecated; it would override the range
+    if own_domain or 'ROS_DOMAIN_ID' not in env:
+        env['ROS_DOMAIN_ID'] = str(random.SystemRandom().randint(1, 101))
+    env.pop('FASTDDS_DEFAULT_PROFILES_FILE', None)
+    if profile is not None:
+        env['FASTDDS_DEFAULT_PROFILES_FILE'] = str(profile)
+    return env
 
 
 def stop_process(process, timeout=20.0):
