@@ -28,10 +28,8 @@ The rule, fastest first, where each holds its bar:
    Runtime lists it; the session proves it), then torch fp16 on tensor cores
    (compute capability 7.0+), then torch fp32;
 2. a CPU with native bf16 (AVX512_BF16, AMX, Arm BF16) and OpenVINO: openvino
-   bf16 (measured 3.6x on Zen 4 and 6.9x on AMX over torch eager fp32, 99.6 %
-   of pixels as fp32);
-3. the fastest installed fp32 backend: openvino, onnxruntime, then torch
-   (openvino and onnxruntime 1.2-2x over torch eager on AVX2 and AVX-512).
+   bf16, then torch bf16;
+3. the fastest installed fp32 backend: openvino, onnxruntime, then torch.
 
 An int8 .onnx runs only int8, on the backend whose activation scheme it was
 made for (u8: onnxruntime, s8: openvino), and only if its measured evidence
@@ -40,11 +38,9 @@ the user's frames). A checkpoint may have such a file beside it
 (``<stem>_int8.onnx``, made from that very file: its digest is recorded in
 it); when its evidence passes for its backend and it serves the request (its
 input size, labels only), it goes first on the CPU, except that an ONNX
-Runtime (u8) file goes after openvino bf16 where the CPU has AMX. Measured
-over torch eager fp32: Zen 4, demonstration model at 480x352, openvino int8
-3.9x, onnxruntime int8 2.6x, openvino bf16 2.3x; AMX, 1024x512, openvino int8
-8.6x, openvino bf16 6.9x, onnxruntime int8 3.1x; AVX2 code paths, openvino
-int8 2.4-2.5x, fp32 1.3-1.6x. bf16 and fp16 need no per-model evidence: bf16 keeps
+Runtime (u8) file goes after openvino bf16 where the CPU has AMX. The order
+is measured, per CPU class and side by side, in docs/performance.md
+("auto"); the figures live there alone. bf16 and fp16 need no per-model evidence: bf16 keeps
 fp32's exponent range, so only rounding changes (~3 significant digits, within
 the agreement measured on both reference networks), and fp16 runs under
 autocast or TensorRT, which keep softmax and reductions in fp32; BiSeNet's
@@ -153,7 +149,7 @@ def _cpu_choices(hw, facts, backend, precision):
     backends = [b for b in backends if b in hw.backends]
     choices = []
     if precision in (AUTO, 'bf16') and hw.cpu.native_bf16:
-        # openvino's bf16 is the fastest measured; torch's is next (2.4x on Zen 4).
+        # openvino's bf16 is the fastest measured, torch's next (docs/performance.md).
         for name in ('openvino', 'torch'):
             if name in backends and _runs(hw, name, 'cpu', 'bf16'):
                 choices.append(Choice(name, 'cpu', 'bf16', f'{cpu}: native bf16'))

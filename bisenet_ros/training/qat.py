@@ -34,9 +34,8 @@ The choices, each for an int8 graph that really runs int8 in both runtimes:
   kept through training) where the target CPU lacks VNNI/dotprod.
 - The classifier is kept, so the data must label the checkpoint's classes.
 - ``float_ends`` (``--qat-float-ends``) keeps the convolutions that read the
-  RGB image and the classifier in float: measured on the demonstration model
-  at 1024x512, all-int8 lost 1.24 val mIoU points, this 0.71-0.75, for a few
-  % of the speed in OpenVINO on AVX2 code paths (2.91x vs 2.97-3.11x over torch).
+  RGB image and the classifier in float: it loses less accuracy than
+  all-int8 for a few % of the speed (measured in docs/performance.md).
   The blocks are named in the file's metadata (``int8_float_layers``).
 """
 
