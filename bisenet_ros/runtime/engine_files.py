@@ -126,7 +126,7 @@ def exported_onnx(model, info, model_path, input_size, config, precision, backen
     # 7-bit weights follow the probe (no VNNI): the name keeps the two apart.
     bits = default_weight_bits()
     int8_path = config.cache_folder / 'onnx' / (f'{stem}-int8-{activations}-w{bits}-'
-                                             f'{_frames_digest(calibration_images)}.onnx')
+                                                f'{_frames_digest(calibration_images)}.onnx')
     if not int8_path.exists():
         normaliser = Normaliser(info.mean, info.std)
         batches = [prepare_batch([image], normaliser, config.resize, input_size)[0]
