@@ -77,14 +77,14 @@ def _send(env, tmp_path):
     assert done.returncode == 0, (tmp_path / 'publisher.log').read_text()
 
 
-def _counts(client, timeout=20):
+def _counts(inbox, timeout=20):
     """Return the node's (received, lost, level, message) once two reports agree."""
-    inbox = client.subscribe(DiagnosticArray, '/diagnostics',
-                             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
-    seen = []
+    seen, read = [], [0]
 
     def settled():
-        for array in inbox.messages[len(seen):]:
+        arrays = inbox.messages[read[0]:]
+        read[0] += len(arrays)
+        for array in arrays:
             for status in array.status:
                 if status.name.endswith(': /image'):
                     values = {kv.key: kv.value for kv in status.values}
@@ -92,10 +92,7 @@ def _counts(client, timeout=20):
                                  int(values['frames lost on the wire']),
                                  status.level, status.message))
         return len(seen) >= 2 and seen[-1][:2] == seen[-2][:2]
-    try:
-        wait_until(settled, timeout, 0.1, 'two agreeing /diagnostics reports')
-    finally:
-        client.unsubscribe(inbox)
+    wait_until(settled, timeout, 0.1, 'two agreeing /diagnostics reports')
     # The level and message of the period in which the frames came, not of the quiet ones.
     level, message = next(((lv, m) for _, lost, lv, m in seen if 'lost' in m), seen[-1][2:])
     return (*seen[-1][:2], level, message)
@@ -105,13 +102,17 @@ def _run(domain, client, small_v2, tmp_path, profile):
     env = _environment(domain, profile)
     node = NodeProcess(['-p', f'model_path:={small_v2}', '-p', 'threads:=1',
                         '-p', 'diagnostics_period:=0.5'], env, tmp_path / 'node.log')
+    inbox = client.subscribe(DiagnosticArray, '/diagnostics',
+                             QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     try:
         node.wait_for_log(ACTIVE, timeout=120)
+        client.wait_for_publishers(inbox, timeout=60)
         _send(env, tmp_path)
-        received, lost, level, message = _counts(client)
+        received, lost, level, message = _counts(inbox)
         assert node.interrupt() == 0
         return received, lost, level, message, node.log()
     finally:
+        client.unsubscribe(inbox)
         node.stop()
 
 
