@@ -64,4 +64,5 @@ LAUNCH_PARAMETERS = {
     'publish_confidence': ('publish_confidence', bool),
     'max_rate': ('max_rate', float),
     'image_transport': ('image_transport', str),
+    'class_table': ('class_table', str),
 }

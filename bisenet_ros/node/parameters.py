@@ -101,6 +101,10 @@ STRUCTURAL_PARAMETERS = {
                     "'<cam>/labels' etc. Empty = one camera on the plain names." + _AT_CONFIGURE)),
     'diagnostics_period': (1.0, _float_range(
         'Seconds between /diagnostics messages.' + _AT_CONFIGURE, 0.05, 60.0)),
+    'class_table': ('', ParameterDescriptor(
+        description='Class names and colours for LabelInfo, class_info and the colour mask: '
+                    'a shipped table (cityscapes, ade20k, camvid, pascal_voc, coco_stuff) or a '
+                    "YAML/CSV file; empty = the model's own." + _AT_CONFIGURE)),
 }
 
 LIVE_PARAMETERS = {

@@ -103,6 +103,9 @@ class RuntimeConfig:
                'as fp32 did')
     cache_dir: Path = _option(None, 'ONNX export cache (default: ~/.cache/bisenet_ros)',
                               metavar='DIR')
+    class_table: str = _option(None, 'class names and colours: a shipped table (cityscapes, '
+                                     'ade20k, camvid, pascal_voc, coco_stuff) or a YAML/CSV file '
+                                     "(default: the model's own)", metavar='NAME|FILE')
 
     def __post_init__(self):
         """Check every value and normalise its type; raise ValueError naming the field."""
@@ -114,6 +117,7 @@ class RuntimeConfig:
             keep('model', None)
         if self.precision == '':  # the node's spelling of "the model file's own"
             keep('precision', None)
+        keep('class_table', str(self.class_table) if self.class_table else None)
         for field in dataclasses.fields(self):
             choices = field.metadata['choices']
             value = getattr(self, field.name)
