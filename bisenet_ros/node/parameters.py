@@ -101,6 +101,9 @@ STRUCTURAL_PARAMETERS = {
                     "'<cam>/labels' etc. Empty = one camera on the plain names." + _AT_CONFIGURE)),
     'diagnostics_period': (1.0, _float_range(
         'Seconds between /diagnostics messages.' + _AT_CONFIGURE, 0.05, 60.0)),
+    'cache_dir': ('', ParameterDescriptor(
+        description='Folder of ONNX exports and adapted foreign models; empty = '
+                    '~/.cache/bisenet_ros.' + _AT_CONFIGURE)),
     'class_table': ('', ParameterDescriptor(
         description='Class names and colours for LabelInfo, class_info and the colour mask: '
                     'a shipped table (cityscapes, ade20k, camvid, pascal_voc, coco_stuff) or a '

@@ -148,17 +148,24 @@ def _split_at_upsampling(model):
 
     The body ends with the classifier's low-resolution logits; the tail takes
     them as its only input and keeps every original output. Without an
-    Interpolate, return (model, None).
+    Interpolate, or where the tail would need more than those logits (a
+    foreign graph that sizes its upsampling from another tensor), return
+    (model, None).
     """
     import openvino
     from openvino import opset13
     upsamplings = [n for n in model.get_ordered_ops() if n.get_type_name() == 'Interpolate']
     if not upsamplings:
         return model, None
-    cut = upsamplings[-1].input(0)
+    whole, model = model, model.clone()  # cut a copy: the whole model stays if this fails
+    cut = next(n for n in model.get_ordered_ops()
+               if n.get_friendly_name() == upsamplings[-1].get_friendly_name()).input(0)
     logits = cut.get_source_output()
     body = openvino.Model([opset13.result(logits)], model.get_parameters(), 'body')
     tail_input = opset13.parameter(logits.get_partial_shape(), logits.get_element_type(),
                                    name='low_resolution_logits')
     cut.replace_source_output(tail_input.output(0))
-    return body, openvino.Model(model.get_results(), [tail_input], 'tail')
+    try:
+        return body, openvino.Model(model.get_results(), [tail_input], 'tail')
+    except RuntimeError:  # the tail reads the model's input too
+        return whole, None
