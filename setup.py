@@ -49,7 +49,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     package_data={PACKAGE: ['weights/*.safetensors', 'weights/*.onnx', 'weights/*.md',
-                            'weights/LICENSE']},
+                            'weights/LICENSE', 'class_tables/*.csv']},
     data_files=[
         ('share/ament_index/resource_index/packages', [f'resource/{PACKAGE}']),
         (f'share/{PACKAGE}', ['package.xml']),
