@@ -76,7 +76,7 @@ def test_shipped_names_are_found_whatever_their_case():
 
 def test_a_csv_file_loads_in_id_order_with_comments_and_any_column_order(tmp_path):
     path = tmp_path / 'mine.csv'
-    path.write_text('# my robot\'s classes\nr,g,b,name\n\n128,64,128,road\n'
+    path.write_text("# my robot's classes\nr,g,b,name\n\n128,64,128,road\n"
                     '0, 0, 142, car \n# done\n')
     table = load_class_table(path)
     assert table.names == ('road', 'car')
