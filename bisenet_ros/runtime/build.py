@@ -23,19 +23,22 @@ hand a ready Segmenter over::
     seg = build_segmenter('model_final_v2_city.pth', RuntimeConfig(backend='onnxruntime'))
 """
 
+import dataclasses
 import logging
 from pathlib import Path
 
 from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import auto, hardware
+from bisenet_ros.runtime import auto, foreign, hardware
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.config import check_input_size, RuntimeConfig
 from bisenet_ros.runtime.engine_files import auto_facts, exported_onnx
+from bisenet_ros.runtime.model_check import examine, ModelFileError, probe
 from bisenet_ros.runtime.options import AUTO
 from bisenet_ros.runtime.processing import DEFAULT_INPUT_SIZE
 from bisenet_ros.runtime.quantize import int8_measurement, int8_shortfall, QAT_MAX_MIOU_DROP
 from bisenet_ros.runtime.segmenter import Segmenter
+from bisenet_ros.weights_by_name import resolve_model
 import cv2
 import torch
 
@@ -64,7 +67,8 @@ def build_segmenter(model=None, config=None, *, calibration_images=None, provide
         # where the backend can use one.
         cuda = hardware.probe().cuda and config.backend != 'openvino'
         config = config.replace(device='cuda' if cuda else 'cpu')
-    model_path = _model_path(config.model)
+    # A foreign .onnx or mmdeploy folder runs as an adapted copy carrying our contract.
+    model_path = foreign.adapted(_model_path(config.model, config.cache_dir), config)
     opening = _Opening(model_path, config, calibration_images, providers, arch, channels_last)
     if not config.automatic:
         return opening.segmenter(auto.Choice(config.backend, config.device, config.precision,
@@ -73,11 +77,14 @@ def build_segmenter(model=None, config=None, *, calibration_images=None, provide
     for index, choice in enumerate(choices):
         try:
             segmenter = opening.segmenter(choice)
-        except BackendUnavailableError as exc:
-            if index + 1 == len(choices):
+        except (BackendUnavailableError, ModelFileError) as exc:
+            # A file the user named is refused whatever runs it; a sibling is only skipped.
+            if index + 1 == len(choices) or (isinstance(exc, ModelFileError)
+                                             and not choice.model):
                 raise
-            # e.g. TensorRT listed but not loadable, or an export cache that cannot be
-            # written: the next candidate (torch, at worst) needs neither.
+            # e.g. TensorRT listed but not loadable, a graph this runtime cannot compile,
+            # an export cache that cannot be written, an int8 sibling whose probe run
+            # disagrees with its metadata: the next candidate (torch, at worst) needs none.
             LOG.warning('auto: %s did not open (%s: %s); taking the next candidate',
                         choice, type(exc).__name__, exc)
             continue
@@ -87,7 +94,8 @@ def build_segmenter(model=None, config=None, *, calibration_images=None, provide
         return segmenter
 
 
-def _model_path(model):
+def _model_path(model, cache_dir):
+    """Return the file of ``model``: a path, a published name (downloaded), or the demo."""
     if model is None:
         model = demo_model_path()
         if model is None:
@@ -95,7 +103,7 @@ def _model_path(model):
                                     'model')
         LOG.info('no model given: using the shipped demonstration model %s '
                  '(CamVid-trained, research and personal use only)', model)
-    return Path(model)
+    return resolve_model(model, cache_dir)
 
 
 def _auto_candidates(model_path, config, arch):
@@ -156,6 +164,7 @@ class _Opening:
     def _onnx(self, backend, onnx_path, device, precision):
         """Return (ONNX-graph backend, the model facts it carries, its input size)."""
         config = self.config
+        examined = examine(onnx_path, config)  # before any runtime reads or allocates
         if backend == 'openvino':
             from bisenet_ros.runtime.backends.openvino_backend import OpenVinoBackend
             engine = OpenVinoBackend(onnx_path, device, precision, config.threads or None)
@@ -164,6 +173,7 @@ class _Opening:
             engine = OnnxRuntimeBackend(onnx_path, device, precision, self.providers,
                                         config.threads or None, config.batch,
                                         config.cache_folder / 'tensorrt')
+        probe(engine, examined)
         info = CheckpointInfo.from_metadata(engine.metadata, onnx_path, 'onnx')
         size = engine.fixed_input_size
         asked = config.input_size
@@ -186,6 +196,8 @@ class _Opening:
                              'fixed input size (use stretch or letterbox)')
         if getattr(engine, 'precision', None) == 'int8':
             _check_int8(engine, info, self.config.int8_min_agreement)
+        if self.config.class_table:
+            info = _with_class_table(info, self.config.class_table)
         segmenter = Segmenter(engine, info, input_size, self.config, path)
         LOG.info('segmenter: %s, %s input %dx%d, resize %s', info.arch, engine.describe(),
                  *input_size, self.config.resize)
@@ -206,3 +218,14 @@ def _check_int8(engine, info, min_agreement):
     else:
         LOG.info('%s (int8_min_agreement %.2f %%)', int8_measurement(meta, engine.name),
                  100 * min_agreement)
+
+
+def _with_class_table(info, name):
+    """Return ``info`` naming and colouring its classes from the class table ``name``."""
+    from bisenet_ros.class_tables import check_mono8, load_class_table
+    table = check_mono8(load_class_table(name))
+    if len(table.names) != info.num_classes:
+        raise ValueError(f'class table {name!r} names {len(table.names)} classes but the model '
+                         f'{info.path} has {info.num_classes}')
+    return dataclasses.replace(info, class_names=tuple(table.names),
+                               palette=tuple(tuple(c) for c in table.palette))

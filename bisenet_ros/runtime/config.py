@@ -78,8 +78,9 @@ class RuntimeConfig:
     runtime's own default. ``cache_dir`` None is ``~/.cache/bisenet_ros``.
     """
 
-    model: Path = _option(None, 'checkpoint (.pth, .safetensors) or .onnx (default: the '
-                                'shipped demonstration model)', metavar='PATH')
+    model: Path = _option(None, 'checkpoint (.pth, .safetensors), .onnx, mmdeploy work folder '
+                                'or a published name such as coincheung/bisenetv2-cityscapes '
+                                '(default: the shipped demonstration model)', metavar='PATH')
     backend: str = _option(AUTO, 'inference backend; auto: the fastest that keeps the '
                                  'accuracy bar on this machine', choices=(AUTO, *BACKENDS))
     device: str = _option(AUTO, 'auto: a CUDA GPU if there is one', choices=(AUTO, *DEVICES))
@@ -106,6 +107,9 @@ class RuntimeConfig:
     class_table: str = _option(None, 'class names and colours: a shipped table (cityscapes, '
                                      'ade20k, camvid, pascal_voc, coco_stuff) or a YAML/CSV file '
                                      "(default: the model's own)", metavar='NAME|FILE')
+    max_model_memory: int = _option(0, 'most MiB a model graph may need (weights plus live '
+                                       'tensors, inferred before it runs); 0: half of this '
+                                       "machine's memory", metavar='MIB')
 
     def __post_init__(self):
         """Check every value and normalise its type; raise ValueError naming the field."""
@@ -130,6 +134,8 @@ class RuntimeConfig:
                                                 else size))
         keep('threads', _int_within('threads', self.threads or 0, 0, MAX_THREADS))
         keep('batch', _int_within('batch', self.batch, 1, MAX_BATCH))
+        keep('max_model_memory', _int_within('max_model_memory', self.max_model_memory or 0, 0,
+                                             1 << 40))
         agreement = float(self.int8_min_agreement)
         if not 0.0 <= agreement <= 1.0:
             raise ValueError(f'int8_min_agreement must be within 0..1, got {agreement}')
@@ -142,6 +148,13 @@ class RuntimeConfig:
     def cache_folder(self):
         """Return the export cache folder: ``cache_dir``, else ``~/.cache/bisenet_ros``."""
         return self.cache_dir or Path.home() / '.cache' / 'bisenet_ros'
+
+    @property
+    def memory_budget(self):
+        """Return the bytes a model graph may need: ``max_model_memory``, else half the RAM."""
+        if self.max_model_memory:
+            return self.max_model_memory << 20
+        return machine_memory() // 2
 
     @property
     def automatic(self):
@@ -218,6 +231,17 @@ class RuntimeConfig:
         same = {field.name: parameters[field.name] for field in dataclasses.fields(cls)
                 if field.name in parameters and field.name not in renamed}
         return cls(**same, **renamed)
+
+
+def machine_memory():
+    """Return this machine's memory in bytes, or its cgroup's limit where that is lower."""
+    import os
+    total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    try:
+        limit = Path('/sys/fs/cgroup/memory.max').read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
 
 
 def _int_within(name, value, low, high):

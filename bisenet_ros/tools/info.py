@@ -16,8 +16,9 @@
 """
 Print what this machine has and which backend x precision pairs run here.
 
-    bisenet info            # the probe's summary and a table of pairs
-    bisenet info --json     # the same, machine-readable
+    bisenet info                    # the probe's summary and a table of pairs
+    bisenet info --json -           # the same, machine-readable
+    bisenet info --model work_dir/  # also the contract a model declares, field by field
 
 ``BISENET_ROS_HARDWARE`` (see bisenet_ros.runtime.hardware) masks features,
 so ``BISENET_ROS_HARDWARE=avx2 bisenet info`` shows what an AVX2-only CPU runs.
@@ -38,7 +39,16 @@ def main(argv=None, prog='bisenet info'):
     parser.add_argument('--json', metavar='FILE',
                         help="also write the probe as JSON to FILE ('-': print it instead "
                              'of the text)')
+    parser.add_argument('--model', type=Path, metavar='PATH',
+                        help='also print the contract this model file (or mmdeploy work '
+                             'folder) declares, and where each field came from')
+    parser.add_argument('--class-table', metavar='NAME|FILE',
+                        help="with --model: the class table option (default: the model's own)")
     args = parser.parse_args(argv)
+    if args.model is not None:
+        status = _print_contract(prog, args.model, args.class_table)
+        if status:
+            return status
     try:
         found = hardware.probe()
     except ValueError as exc:  # a malformed BISENET_ROS_HARDWARE
@@ -62,6 +72,23 @@ def main(argv=None, prog='bisenet info'):
     width = max(len(f'{b}:{d}:{p}') for b, d, p, _ in pairs)
     for backend, device, precision, why in pairs:
         print(f'  {f"{backend}:{device}:{precision}":<{width}}  {"runs" if why is None else why}')
+    return 0
+
+
+def _print_contract(prog, model, class_table):
+    """Print a foreign model's contract (or say the file is this package's); return 0 or 1."""
+    from bisenet_ros.runtime.foreign import contract_of, ContractError
+    try:
+        contract = contract_of(model, class_table)
+    except (ContractError, OSError) as exc:
+        print(f'{prog}: {exc}', file=sys.stderr)
+        return 1
+    if contract is None:
+        print(f'{model}: a checkpoint or an export of this package (its metadata is its '
+              'contract)')
+    else:
+        print(f'{contract.path}: a foreign model; its contract, field by field:')
+        print('\n'.join(f'  {line}' for line in contract.describe()))
     return 0
 
 

@@ -1,0 +1,127 @@
+# Copyright 2026 The bisenet_ros Authors
+#
+# Licensed under the Apache License, Version 2.0 (the "License");
+# you may not use this file except in compliance with the License.
+# You may obtain a copy of the License at
+#
+#     http://www.apache.org/licenses/LICENSE-2.0
+#
+# Unless required by applicable law or agreed to in writing, software
+# distributed under the License is distributed on an "AS IS" BASIS,
+# WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+# See the License for the specific language governing permissions and
+# limitations under the License.
+
+"""
+Segmentation ONNX files this package did not write: read their contract, run them as our own.
+
+``adapted(path, config)`` returns the path a Segmenter opens: a checkpoint or
+one of this package's exports unchanged; for a foreign .onnx (or an mmdeploy
+work folder) a copy in the export cache wrapped to this package's contract
+(``adapter``) and carrying its metadata (class table, input size), so every
+backend, auto and the int8 tools treat it like an export of ours.
+"""
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+
+from bisenet_ros.runtime.export import METADATA_KEY, set_metadata
+from bisenet_ros.runtime.foreign.contract import (ContractError, model_file, ModelContract,
+                                                  read_contract)
+from bisenet_ros.runtime.options import STRIDE
+
+LOG = logging.getLogger('bisenet_ros.runtime')
+
+__all__ = ['adapted', 'ContractError', 'contract_of', 'ModelContract']
+
+
+def _load(path, external_data):
+    import onnx
+    try:
+        return onnx.load(str(path), load_external_data=external_data)
+    except Exception as exc:  # protobuf's DecodeError and friends: a damaged or foreign file
+        raise ContractError(f'{path}: not a readable ONNX model ({type(exc).__name__}: '
+                            f'{" ".join(str(exc).split())[:200]})') from None
+
+
+def _is_ours(proto):
+    return any(prop.key == METADATA_KEY for prop in proto.metadata_props)
+
+
+def contract_of(path, class_table=None):
+    """Return the ModelContract of a foreign model, or None for a file of this package."""
+    path = model_file(path)
+    if path.suffix != '.onnx':
+        return None
+    proto = _load(path, external_data=False)
+    return None if _is_ours(proto) else read_contract(path, proto, class_table)
+
+
+def _class_table(contract):
+    from bisenet_ros.class_tables import check_mono8, load_class_table
+    try:
+        table = check_mono8(load_class_table(contract.classes))
+    except ValueError as exc:
+        raise ContractError(f'{contract.path}: {exc}') from None
+    if contract.num_classes and contract.num_classes != len(table.names):
+        raise ContractError(f'{contract.path}: the model scores {contract.num_classes} classes '
+                            f'but the class table {contract.classes!r} names {len(table.names)}')
+    return table
+
+
+def _identity(contract, table):
+    """Return a digest of everything the adapted file depends on."""
+    digest = hashlib.sha256()
+    with open(contract.path, 'rb') as stream:
+        for block in iter(lambda: stream.read(1 << 20), b''):
+            digest.update(block)
+    described = {k: str(v) for k, v in vars(contract).items() if k != 'sources'}
+    digest.update(json.dumps([described, list(table.names), [list(c) for c in table.palette]],
+                             sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def adapted(path, config):
+    """
+    Return the .onnx (or checkpoint) path to open for the model at ``path``.
+
+    A foreign model is adapted once into ``config.cache_folder / 'foreign'``;
+    its contract is refused in one line (ContractError) when incomplete.
+    """
+    path = Path(path)
+    if not path.is_dir() and path.suffix != '.onnx':
+        return path
+    source = model_file(path)
+    proto = _load(source, external_data=False)
+    if _is_ours(proto):
+        return source
+    contract = read_contract(source, proto, getattr(config, 'class_table', None))
+    table = _class_table(contract)
+    width, height = contract.input_size
+    if width % STRIDE or height % STRIDE:
+        raise ContractError(f'{source}: input size {width}x{height} is not a multiple of '
+                            f'{STRIDE}; export the model at a size that is')
+    target = config.cache_folder / 'foreign' / f'{source.stem}-{_identity(contract, table)}.onnx'
+    if target.is_file():
+        return target
+    from bisenet_ros.runtime.foreign.adapter import adapt
+    proto = adapt(_load(source, external_data=True), contract)
+    set_metadata(proto, {
+        'arch': f'onnx:{source.stem}', 'variant': 'foreign', 'format_version': 1,
+        'num_classes': len(table.names), 'class_names': list(table.names),
+        'palette': [list(c) for c in table.palette],
+        # The adapter normalises inside the graph: the Segmenter feeds pixels in 0..1.
+        'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0], 'input_size': [width, height],
+        'precision': 'fp32', 'outputs': 'labels' if contract.output_kind == 'labels' else 'logits',
+        'foreign_model': str(source), 'contract': contract.sources})
+    import onnx
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f'.{target.name}.{os.getpid()}.partial')
+    onnx.save(proto, str(partial))
+    partial.replace(target)
+    LOG.info('%s: foreign model adapted to %s (contract: %s)', source, target,
+             ', '.join(f'{k} from {v}' for k, v in contract.sources.items()))
+    return target
