@@ -66,6 +66,19 @@ def test_native_bf16_cpus_take_openvino_bf16(cpu):
     assert _first(machine) == ('openvino', 'cpu', 'bf16')
 
 
+@pytest.mark.parametrize('cpu', [ZEN4, AMX, GRAVITON3], ids=['zen4', 'amx', 'graviton3'])
+def test_a_foreign_model_stays_at_fp32_unless_asked_for_less(cpu):
+    foreign = ModelFacts(onnx=True, reduced_precision=False)
+    machine = _machine(cpu)
+    found = [(c.backend, c.precision) for c in auto.candidates(machine, foreign)]
+    assert found == [('openvino', 'fp32'), ('onnxruntime', 'fp32')]
+    assert _first(machine, foreign, precision='bf16') == ('openvino', 'cpu', 'bf16')
+    gpu = _machine(cpu, cuda=[H100])
+    assert _first(gpu, foreign, tensorrt=True) == ('onnxruntime', 'cuda', 'fp32')
+    assert auto.ModelFacts.from_onnx_metadata({'variant': 'foreign'}).reduced_precision is False
+    assert auto.ModelFacts.from_onnx_metadata({}).reduced_precision
+
+
 @pytest.mark.parametrize('cpu', [AVX2, ALDER, RPI4, ORIN], ids=['zen3', 'alder', 'rpi4', 'orin'])
 def test_cpus_without_native_bf16_take_the_fastest_fp32_backend(cpu):
     assert _first(_machine(cpu)) == ('openvino', 'cpu', 'fp32')

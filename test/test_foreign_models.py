@@ -291,3 +291,12 @@ def test_info_prints_the_contract_and_where_each_field_came_from(tmp_path, capsy
     assert '(graph)' in lines['input_layout'] and 'sidecar model.yaml' in lines['classes']
     assert info.main(['--model', str(tmp_path / 'missing.onnx')]) == 1
     assert 'not a readable ONNX model' in capsys.readouterr().err
+
+
+def test_auto_runs_a_foreign_model_at_fp32(tmp_path):
+    folder = _mmdeploy_folder(tmp_path, with_argmax=False)
+    seg = build_segmenter(folder, class_table='cityscapes', cache_dir=tmp_path / 'cache')
+    assert seg.auto_choice is not None and seg.backend.precision == 'fp32'
+    rgb = _frame(7, SIZE[1], SIZE[0])
+    np.testing.assert_array_equal(seg.segment([rgb])[0].labels,
+                                  _mmseg_reference(folder / 'end2end.onnx', rgb))

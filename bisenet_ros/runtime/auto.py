@@ -73,13 +73,17 @@ class ModelFacts:
     int8_refusal: str = ''  # why its evidence does not pass where it would run, '' if it does
     path: str = ''  # the file, for an int8 sibling
     int8_sibling: 'ModelFacts' = None  # a checkpoint's usable int8 file beside it
+    # bf16 and fp16 without per-model evidence hold for BiSeNet (see above), not for a
+    # foreign network: auto keeps that one at fp32 unless asked for less.
+    reduced_precision: bool = True
 
     @classmethod
     def from_onnx_metadata(cls, metadata, int8_refusal='', path=''):
         """Return the facts of an exported .onnx from its bisenet_ros metadata."""
         return cls(onnx=True, precision=metadata.get('precision', 'fp32'),
                    int8_activations=metadata.get('int8_activations', 'u8'),
-                   int8_refusal=int8_refusal or '', path=str(path))
+                   int8_refusal=int8_refusal or '', path=str(path),
+                   reduced_precision=metadata.get('variant') != 'foreign')
 
 
 @dataclass(frozen=True)
@@ -127,7 +131,8 @@ def _gpu_choices(hw, facts, tensorrt):
     gpu = hw.cuda[0]
     named = f'{gpu.name}, sm {gpu.capability[0]}.{gpu.capability[1]}'
     choices = []
-    if tensorrt and facts.precision != 'int8' and 'onnxruntime' in hw.backends:
+    if (tensorrt and facts.precision != 'int8' and facts.reduced_precision
+            and 'onnxruntime' in hw.backends):
         choices.append(Choice('onnxruntime', 'cuda', 'fp16',
                               f'CUDA GPU ({named}) with the TensorRT provider: fp16 engine'))
     if not facts.onnx:
@@ -148,7 +153,8 @@ def _cpu_choices(hw, facts, backend, precision):
         backends = [b for b in backends if b in _ONNX_BACKENDS]
     backends = [b for b in backends if b in hw.backends]
     choices = []
-    if precision in (AUTO, 'bf16') and hw.cpu.native_bf16:
+    if (precision == 'bf16' or precision == AUTO and facts.reduced_precision) and \
+            hw.cpu.native_bf16:
         # openvino's bf16 is the fastest measured, torch's next (docs/performance.md).
         for name in ('openvino', 'torch'):
             if name in backends and _runs(hw, name, 'cpu', 'bf16'):
