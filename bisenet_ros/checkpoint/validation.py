@@ -31,6 +31,9 @@ import torch
 # for 48 GiB at the first frame.
 MAX_INPUT_PIXELS = 7680 * 4320
 MAX_CLASSES = 255  # labels are mono8 and 255 is the ignore id
+# Names go out in LabelInfo and logs: a 2 MB name would go with every message.
+MAX_CLASS_NAME = 256
+MAX_TEXT = 1024  # any other string a file declares (arch, variant, CPU class, ...)
 
 
 def _fail(path, field, value, accepted):
@@ -68,11 +71,14 @@ def check_metadata(meta, path, num_classes=None):
         _fail(path, 'num_classes', claimed, f'an integer 1..{MAX_CLASSES}')
     classes = num_classes if num_classes is not None else claimed
     count = f'{classes} ' if classes is not None else ''
+    _check_text(meta, path)
     names = meta.get('class_names')
     if names is not None and not (isinstance(names, (list, tuple))
                                   and len(names) == (classes or len(names))
-                                  and all(isinstance(n, str) for n in names)):
-        _fail(path, 'class_names', names, f'a list of {count}strings')
+                                  and all(isinstance(n, str) and len(n) <= MAX_CLASS_NAME
+                                          and n.isprintable() for n in names)):
+        _fail(path, 'class_names', names, f'a list of {count}printable strings of at most '
+              f'{MAX_CLASS_NAME} characters')
     palette = meta.get('palette')
     if palette is not None and not (
             isinstance(palette, (list, tuple)) and len(palette) == (classes or len(palette))
@@ -95,6 +101,18 @@ def check_metadata(meta, path, num_classes=None):
             and size[0] * size[1] <= MAX_INPUT_PIXELS):
         _fail(path, 'input_size', size, f'[W, H], positive multiples of {STRIDE}, at most '
               f'{MAX_INPUT_PIXELS} pixels (7680x4320)')
+
+
+def _check_text(value, path, field='metadata'):
+    """Refuse any string longer than MAX_TEXT anywhere in ``value`` (nested lists, dicts)."""
+    if isinstance(value, str) and len(value) > MAX_TEXT:
+        _fail(path, field, value, f'at most {MAX_TEXT} characters')
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(
+        value, (list, tuple)) else ()
+    for key, child in children:
+        if isinstance(key, str) and len(key) > MAX_TEXT:
+            _fail(path, 'a field name', key, f'at most {MAX_TEXT} characters')
+        _check_text(child, path, key if isinstance(key, str) else field)
 
 
 def check_export_metadata(meta, path):

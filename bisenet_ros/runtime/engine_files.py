@@ -31,7 +31,8 @@ from bisenet_ros.runtime import auto
 from bisenet_ros.runtime.auto import ModelFacts
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.export import export_verified, file_sha256, read_metadata
-from bisenet_ros.runtime.options import ACTIVATIONS
+from bisenet_ros.runtime.model_check import examine, ModelFileError
+from bisenet_ros.runtime.options import ACTIVATIONS, AUTO
 from bisenet_ros.runtime.processing import Normaliser, prepare_batch
 from bisenet_ros.runtime.quantize import default_weight_bits, int8_shortfall, quantize_int8
 import numpy as np
@@ -46,8 +47,8 @@ def auto_facts(model_path, config, arch=None):
     return ModelFacts(int8_sibling=int8_sibling(model_path, config, arch))
 
 
-def _onnx_facts(path, backend, gate):
-    metadata = read_metadata(path)
+def _onnx_facts(path, backend, gate, metadata=None):
+    metadata = metadata or read_metadata(path)
     runtime = auto.int8_backend(metadata.get('int8_activations', 'u8'), backend)
     return ModelFacts.from_onnx_metadata(
         metadata, int8_shortfall(metadata, gate, runtime=runtime), path)
@@ -58,12 +59,16 @@ def int8_sibling(model_path, config, arch=None):
     Return the facts of the checkpoint's int8 file, if one can serve ``config``; else None.
 
     ``<stem>_int8_<W>x<H>.onnx`` for the input size asked, else ``<stem>_int8.onnx``.
-    It must come from this checkpoint (the digest it records) and serve the
+    It must come from this checkpoint (the digest it records, compared before
+    anything else it says is believed), pass model_check.examine and serve the
     request: labels only, at the input size asked for (else the checkpoint's
-    own), resized to it.
+    own), resized to it. A file that fails is skipped with one warning: it
+    never stops the checkpoint itself.
     """
-    # An int8 file gives labels only, at its fixed size: nothing to read otherwise.
-    if config.confidence or config.label_resize == 'logits' or config.resize == 'native':
+    # An int8 file gives labels only, at its fixed size, on an int8 runtime: nothing to
+    # read when the request excludes it.
+    if (config.confidence or config.label_resize == 'logits' or config.resize == 'native'
+            or config.backend == 'torch' or config.precision not in (AUTO, 'int8')):
         return None
     wanted_size = config.input_size
     stem = model_path.stem
@@ -71,20 +76,24 @@ def int8_sibling(model_path, config, arch=None):
     if wanted_size is not None:
         paths.insert(0, model_path.with_name(
             f'{stem}_int8_{wanted_size[0]}x{wanted_size[1]}.onnx'))
-    path = next((p for p in paths if p.is_file()), None)
+    path = next((p for p in paths if p.exists()), None)
     if path is None:
         return None
-    metadata = read_metadata(path)
-    if (metadata.get('outputs') != 'labels'
-            or metadata.get('int8_parent_sha256') != file_sha256(model_path)):
-        LOG.debug('auto: %s is not a labels file made from %s', path, model_path)
+    try:
+        metadata = examine(path, config, parent=model_path).metadata
+    except ModelFileError as exc:
+        LOG.warning('auto: skipping %s beside the checkpoint: %s', path,
+                    str(exc).removeprefix(f'{path}: '))
+        return None
+    if metadata.get('outputs') != 'labels':
+        LOG.debug('auto: %s is not a labels file', path)
         return None
     if wanted_size is None:  # the checkpoint's own size: the sibling must not change it
         wanted_size = load_checkpoint(model_path, arch=arch)[1].input_size
     if wanted_size is not None and list(wanted_size) != list(metadata.get('input_size', [])):
         LOG.debug('auto: %s is not made for input %s', path, wanted_size)
         return None
-    return _onnx_facts(path, config.backend, config.int8_min_agreement)
+    return _onnx_facts(path, config.backend, config.int8_min_agreement, metadata)
 
 
 def _frames_digest(images):

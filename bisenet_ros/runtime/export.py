@@ -116,20 +116,14 @@ def set_metadata(proto, metadata):
 
 
 def read_metadata(path):
-    """Return the bisenet_ros metadata dict of an exported .onnx file."""
-    import onnx
-    proto = onnx.load(str(path), load_external_data=False)
-    for prop in proto.metadata_props:
-        if prop.key == METADATA_KEY:
-            from bisenet_ros.checkpoint.validation import check_export_metadata
-            try:
-                meta = json.loads(prop.value)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f'{path}: its bisenet_ros metadata is not JSON ({exc})') from exc
-            check_export_metadata(meta, path)
-            return meta
-    raise ValueError(f'{path}: ONNX file without bisenet_ros metadata; export it with '
-                     'bisenet export')
+    """
+    Return the checked bisenet_ros metadata dict of an exported .onnx file.
+
+    Raises ModelFileError (a ValueError naming the file) for a file that is
+    not ONNX, has no such metadata or declares values that do not hold.
+    """
+    from bisenet_ros.runtime.model_check import load_model, model_metadata
+    return model_metadata(load_model(path), path)
 
 
 def verify_against_torch(onnx_path, model, inputs, min_agreement=0.999, rel_tol=1e-3):
