@@ -27,6 +27,16 @@ class BackendUnavailableError(RuntimeError):
     """The requested backend, device or precision cannot run on this machine."""
 
 
+class ModelCompileError(BackendUnavailableError):
+    """A runtime refused to load or compile a model file ('auto' takes its next candidate)."""
+
+    def __init__(self, path, runtime, error):
+        """Say in one line which runtime refused ``path`` and its first words why."""
+        reason = ' '.join(str(error).split())
+        super().__init__(f'{path}: {runtime} cannot load this graph '
+                         f'({type(error).__name__}: {reason[:300]})')
+
+
 def check_choice(kind, value, valid):
     """Raise ValueError naming the valid values unless ``value`` is one of them."""
     if value not in valid:

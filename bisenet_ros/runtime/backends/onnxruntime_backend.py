@@ -25,7 +25,7 @@ import logging
 from pathlib import Path
 
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.backends import BackendUnavailableError
+from bisenet_ros.runtime.backends import BackendUnavailableError, ModelCompileError
 from bisenet_ros.runtime.export import read_metadata
 import numpy as np
 
@@ -101,7 +101,10 @@ class OnnxRuntimeBackend:
         if any(name == PROVIDER_NAMES['tensorrt'] for name, _ in requested):
             LOG.info('TensorRT: the first run builds an engine for this model and shape, which '
                      'can take several minutes; later runs load it from %s', cache_dir)
-        self.session = ort.InferenceSession(str(self.path), options, providers=requested)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=requested)
+        except Exception as exc:  # onnxruntime's own types (Fail, InvalidGraph, ...): a bad graph
+            raise ModelCompileError(self.path, 'onnxruntime', exc) from None
         self.providers = self.session.get_providers()
         wanted = PROVIDER_NAMES[order[0]]
         if self.providers[0] != wanted:

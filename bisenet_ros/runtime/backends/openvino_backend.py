@@ -34,7 +34,7 @@ from pathlib import Path
 import sys
 
 from bisenet_ros.runtime import hardware
-from bisenet_ros.runtime.backends import BackendUnavailableError
+from bisenet_ros.runtime.backends import BackendUnavailableError, ModelCompileError
 from bisenet_ros.runtime.export import read_metadata
 import numpy as np
 
@@ -74,6 +74,18 @@ class OpenVinoBackend:
         config = {'INFERENCE_PRECISION_HINT': _HINTS[precision], 'PERFORMANCE_HINT': 'LATENCY'}
         if threads:
             config['INFERENCE_NUM_THREADS'] = int(threads)
+        try:
+            last = self._compile(core, precision, config)
+        except (RuntimeError, MemoryError) as exc:  # e.g. 'No conversion rule found'
+            raise ModelCompileError(self.path, 'openvino', exc) from None
+        # The graph's outputs are those of its last part.
+        self.outputs = last.outputs
+        self.output_names = [o.get_any_name() for o in self.outputs]
+        self.fixed_input_size = tuple(self.metadata['input_size'])
+        self.version = openvino.__version__
+
+    def _compile(self, core, precision, config):
+        """Compile the model (body and tail with bf16); return the last compiled part."""
         model = core.read_model(str(self.path))
         _unstable_argmax(model)
         body, tail = _split_at_upsampling(model) if precision == 'bf16' else (model, None)
@@ -83,11 +95,7 @@ class OpenVinoBackend:
         if tail is not None:
             last = core.compile_model(tail, 'CPU', dict(config, INFERENCE_PRECISION_HINT='f32'))
             self.tail_request = last.create_infer_request()
-        # The graph's outputs are those of its last part.
-        self.outputs = last.outputs
-        self.output_names = [o.get_any_name() for o in self.outputs]
-        self.fixed_input_size = tuple(self.metadata['input_size'])
-        self.version = openvino.__version__
+        return last
 
     def describe(self):
         """Return a short description of what runs."""
