@@ -42,10 +42,11 @@ import tempfile
 from bisenet_ros.checkpoint import CheckpointError, load_checkpoint
 from bisenet_ros.media.inputs import image_files, read_rgb
 from bisenet_ros.resources import demo_model_path
-from bisenet_ros.runtime import hardware
+from bisenet_ros.runtime import BackendUnavailableError, hardware
 from bisenet_ros.runtime.config import check_input_size, RuntimeConfig, size_argument
 from bisenet_ros.runtime.export import (export_verified, ExportVerificationError, OUTPUT_KINDS,
                                         read_metadata)
+from bisenet_ros.runtime.model_check import examine
 from bisenet_ros.runtime.processing import (DEFAULT_INPUT_SIZE, Normaliser,
                                             prepare_batch)
 from bisenet_ros.runtime.quantize import ACTIVATIONS, int8_shortfall, quantize_int8
@@ -166,7 +167,8 @@ def _check(args):
         print(f'{PROG}: --check needs --data (a labelled root)', file=sys.stderr)
         return 2
     try:
-        meta = read_metadata(args.check)
+        # The whole judgement of an untrusted file (graph, operators, memory) before it runs.
+        meta = examine(args.check, RuntimeConfig(batch=1, threads=1)).metadata
         if meta.get('precision') != 'int8':
             raise ValueError(f'{args.check} is not an int8 file')
         qat = meta.get('int8_method') == 'qat'
@@ -179,7 +181,7 @@ def _check(args):
         dataset = build_dataset(args.dataset, args.data, args.split)
         evidence = measure(args.check, args.parent, dataset, args.split,
                            recorded.get('classes'))
-    except (ValueError, FileNotFoundError, CheckpointError) as exc:
+    except (ValueError, OSError, CheckpointError, BackendUnavailableError) as exc:
         print(f'{PROG}: {exc}', file=sys.stderr)
         return 2
     for name, figures in evidence['runtimes'].items():
