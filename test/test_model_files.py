@@ -62,11 +62,14 @@ def test_labels_beyond_the_class_count_are_refused_on_the_probe_run(tmp_path, ba
         build_segmenter(path, cache_dir=tmp_path, **dict(NAMED, backend=backend))
 
 
-@pytest.mark.parametrize('content', [b'', b'not onnx at all\n' * 40, 'half', 'folder'])
+@pytest.mark.parametrize('content', [b'', b'not onnx at all\n' * 40, 'half', 'folder',
+                                     '/dev/zero'])
 def test_a_damaged_or_foreign_file_is_refused_in_one_line(tmp_path, content):
     path = tmp_path / 'model.onnx'
     if content == 'folder':
         path.mkdir()
+    elif content == '/dev/zero':  # endless: read whole, it would fill the memory
+        path.symlink_to('/dev/zero')
     elif content == 'half':
         good = write_model(tmp_path / 'good.onnx').read_bytes()
         path.write_bytes(good[:len(good) // 2])
@@ -154,10 +157,15 @@ def _auto(checkpoint, cache, caplog, **options):
 
 def _write_sibling(checkpoint, kind):
     path = checkpoint.with_name(f'{checkpoint.stem}_int8.onnx')
-    shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
     meta = _sibling_metadata(checkpoint)
     if kind == 'folder':
         path.mkdir()
+    elif kind == '/dev/zero':
+        path.symlink_to('/dev/zero')
     elif kind in ('empty', 'text'):
         path.write_bytes(b'' if kind == 'empty' else b'{"not": "onnx"}\n' * 64)
     elif kind == 'truncated':
@@ -172,7 +180,7 @@ def _write_sibling(checkpoint, kind):
     return path
 
 
-SIBLINGS = ['folder', 'empty', 'text', 'truncated', 'another checkpoint, invalid metadata',
+SIBLINGS = ['folder', '/dev/zero', 'empty', 'text', 'truncated', 'another checkpoint, invalid metadata',
             *sorted(set(LIES) - {'another input size'}), 'ConstantOfShape', 'Resize',
             'run-time shape']
 

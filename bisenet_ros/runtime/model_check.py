@@ -75,6 +75,8 @@ def load_model(path, budget=None):
     path = Path(path)
     if path.is_dir():
         _fail(path, 'is a folder, not an .onnx file')
+    if path.exists() and not path.is_file():  # /dev/zero or a FIFO would be read forever
+        _fail(path, 'is not a regular file')
     try:
         size = path.stat().st_size
     except OSError as exc:

@@ -40,6 +40,8 @@ __all__ = ['adapted', 'ContractError', 'contract_of', 'ModelContract']
 
 def _load(path, external_data):
     import onnx
+    if not Path(path).is_file():  # /dev/zero or a FIFO would be read until memory runs out
+        raise ContractError(f'{path}: not a regular file')
     try:
         return onnx.load(str(path), load_external_data=external_data)
     except Exception as exc:  # protobuf's DecodeError and friends: a damaged or foreign file
