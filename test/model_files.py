@@ -183,3 +183,21 @@ def with_external_tensor(path, location, dims=(CLASSES, 3, 1, 1), data_bytes=Non
         with open(path.parent / location, 'wb') as stream:
             stream.truncate(data_bytes)  # sparse: no disk used
     return path
+
+
+def as_foreign(path):
+    """Make the model at ``path`` foreign: no metadata of ours, a sidecar saying the rest."""
+    model = onnx.load(str(path), load_external_data=False)
+    del model.metadata_props[:]
+    renamed = {'image': 'input', 'labels': 'output'}  # names unlike ours, as others export
+    for value in [*model.graph.input, *model.graph.output]:
+        value.name = renamed.get(value.name, value.name)
+    for node in model.graph.node:
+        for names in (node.input, node.output):
+            for index, name in enumerate(names):
+                names[index] = renamed.get(name, name)
+    onnx.save(model, str(path))
+    path.with_suffix('.yaml').write_text(
+        'input: {color: RGB, range: 1, mean: [0, 0, 0], std: [1, 1, 1]}\n'
+        'output: {kind: labels}\nclasses: cityscapes\n')
+    return path

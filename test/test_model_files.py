@@ -34,7 +34,7 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter
 from bisenet_ros.runtime.model_check import ModelFileError
 from helpers import needs
-from model_files import BOMBS, LIES, with_external_tensor, write_model
+from model_files import as_foreign, BOMBS, LIES, with_external_tensor, write_model
 import numpy as np
 import pytest
 
@@ -63,13 +63,16 @@ def test_labels_beyond_the_class_count_are_refused_on_the_probe_run(tmp_path, ba
 
 
 @pytest.mark.parametrize('content', [b'', b'not onnx at all\n' * 40, 'half', 'folder',
-                                     '/dev/zero'])
+                                     '/dev/zero', '1 TiB of zeros'])
 def test_a_damaged_or_foreign_file_is_refused_in_one_line(tmp_path, content):
     path = tmp_path / 'model.onnx'
     if content == 'folder':
         path.mkdir()
     elif content == '/dev/zero':  # endless: read whole, it would fill the memory
         path.symlink_to('/dev/zero')
+    elif content == '1 TiB of zeros':
+        with open(path, 'wb') as stream:
+            stream.truncate(1 << 40)  # sparse: no disk used
     elif content == 'half':
         good = write_model(tmp_path / 'good.onnx').read_bytes()
         path.write_bytes(good[:len(good) // 2])
@@ -105,17 +108,22 @@ def test_max_model_memory_bounds_a_graph_and_raises_the_default(tmp_path):
     ('../outside.bin', 'outside its folder'), ('/etc/hostname', 'outside its folder'),
     ('link.bin', 'outside its folder'), ('missing.bin', 'which is missing'),
     ('short.bin', 'declares 228 B at offset 0'), ('huge.bin', r'needs 4\.0 TiB')])
-def test_external_data_outside_the_folder_short_or_huge_is_refused(tmp_path, where, reason):
+@pytest.mark.parametrize('ours', [True, False], ids=['ours', 'foreign'])
+def test_external_data_outside_the_folder_short_or_huge_is_refused(tmp_path, where, reason,
+                                                                   ours):
     folder = tmp_path / 'model'
     folder.mkdir()
     path = write_model(folder / 'model.onnx')
+    if not ours:
+        as_foreign(path)
+        reason = reason.replace(r'needs 4\.0 TiB', r'stores 4\.0 TiB')
     (tmp_path / 'outside.bin').write_bytes(bytes(228))
     if where == 'link.bin':
         (folder / 'link.bin').symlink_to(tmp_path / 'outside.bin')
     sizes = {'../outside.bin': None, 'short.bin': 100, 'huge.bin': 1 << 42}
     dims = (1 << 20, 1 << 20) if where == 'huge.bin' else (19, 3, 1, 1)
     with_external_tensor(path, where, dims, sizes.get(where))
-    with pytest.raises(ModelFileError, match=reason) as caught:
+    with pytest.raises(ValueError, match=reason) as caught:
         build_segmenter(path, cache_dir=tmp_path, **NAMED)
     _one_line(str(caught.value), path)
 
@@ -180,9 +188,9 @@ def _write_sibling(checkpoint, kind):
     return path
 
 
-SIBLINGS = ['folder', '/dev/zero', 'empty', 'text', 'truncated', 'another checkpoint, invalid metadata',
-            *sorted(set(LIES) - {'another input size'}), 'ConstantOfShape', 'Resize',
-            'run-time shape']
+SIBLINGS = ['folder', '/dev/zero', 'empty', 'text', 'truncated',
+            'another checkpoint, invalid metadata', *sorted(set(LIES) - {'another input size'}),
+            'ConstantOfShape', 'Resize', 'run-time shape']
 
 
 @pytest.mark.parametrize('kind', SIBLINGS)

@@ -68,8 +68,12 @@ def _fail(path, reason):
     raise ModelFileError(f'{path}: {" ".join(str(reason).split())[:300]}')
 
 
-def load_model(path, budget=None):
-    """Return the ModelProto of ``path`` without its external data; refuse what is not ONNX."""
+def load_model(path, budget=None, external_data=False):
+    """
+    Return the ModelProto of ``path``; refuse what is not ONNX or would not fit ``budget``.
+
+    Its external data is left out unless ``external_data`` asks for it.
+    """
     import onnx
     from google.protobuf.message import DecodeError
     path = Path(path)
@@ -80,7 +84,7 @@ def load_model(path, budget=None):
     try:
         size = path.stat().st_size
     except OSError as exc:
-        _fail(path, f'cannot be read ({exc.strerror or exc})')
+        _fail(path, f'is not a readable ONNX model ({exc.strerror or exc})')
     if budget is not None and size > budget:
         _fail(path, f'is {size_text(size)}, more than the model memory limit '
               f'{size_text(budget)} (max_model_memory)')
@@ -90,10 +94,20 @@ def load_model(path, budget=None):
         _fail(path, f'is not a readable ONNX model (truncated or another format: '
               f'{type(exc).__name__}: {exc})')
     except OSError as exc:
-        _fail(path, f'cannot be read ({exc.strerror or exc})')
+        _fail(path, f'is not a readable ONNX model ({exc.strerror or exc})')
     if not proto.graph.node or not proto.graph.output or not proto.opset_import:
         _fail(path, 'is not an ONNX model (no graph, outputs or opset: truncated or another '
               'format)')
+    if external_data:  # read only from inside its folder, and only what the budget allows
+        from onnx.external_data_helper import load_external_data_for_model
+        bodies = list(graphs(proto.graph))
+        _check_external_data(bodies, path, path)
+        stored = sum(element_count(t.dims) * itemsize(t.data_type)
+                     for body in bodies for t in stored_tensors(body))
+        if budget is not None and stored > budget:
+            _fail(path, f'stores {size_text(stored)} of tensors, more than the model memory '
+                  f'limit {size_text(budget)} (max_model_memory)')
+        load_external_data_for_model(proto, str(path.resolve().parent))
     return proto
 
 

@@ -39,14 +39,12 @@ __all__ = ['adapted', 'ContractError', 'contract_of', 'ModelContract']
 
 
 def _load(path, external_data):
-    import onnx
-    if not Path(path).is_file():  # /dev/zero or a FIFO would be read until memory runs out
-        raise ContractError(f'{path}: not a regular file')
-    try:
-        return onnx.load(str(path), load_external_data=external_data)
-    except Exception as exc:  # protobuf's DecodeError and friends: a damaged or foreign file
-        raise ContractError(f'{path}: not a readable ONNX model ({type(exc).__name__}: '
-                            f'{" ".join(str(exc).split())[:200]})') from None
+    from bisenet_ros.runtime.config import RuntimeConfig
+    from bisenet_ros.runtime.model_check import load_model, ModelFileError
+    try:  # our files' judgement: a regular file, ONNX, its data inside its folder and budget
+        return load_model(path, RuntimeConfig().memory_budget, external_data)
+    except ModelFileError as exc:
+        raise ContractError(str(exc)) from None
 
 
 def _is_ours(proto):
