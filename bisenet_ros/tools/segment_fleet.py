@@ -36,23 +36,26 @@ Exit status: 0 when every bag is done (now or before), 1 when a bag failed
 or a frame could not be decoded (each listed), 2 for a usage error.
 """
 
+import contextlib
 import logging
 import os
 from pathlib import Path
+import signal
 import sys
 import time
 import uuid
 
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.media import bags
-from bisenet_ros.media import inputs
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 from bisenet_ros.tools.arguments import new_parser, runtime_config
 from bisenet_ros.tools.fleet import discovery
+from bisenet_ros.tools.fleet import layout
 from bisenet_ros.tools.fleet import output_bags
+from bisenet_ros.tools.fleet import ray_workers
 from bisenet_ros.tools.fleet.chunks import ChunkTask, split_span
 from bisenet_ros.tools.fleet.report import BagRun, write_report
 from bisenet_ros.tools.fleet.settings import RunSettings
@@ -121,9 +124,11 @@ def _settings(parser, args):
     for name in ('chunk_frames', 'workers'):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
-    if args.ray not in (False, True, 'auto') and ':' not in args.ray:
-        parser.error(f'--ray-address {args.ray}: not an address (auto, host:port, '
-                     'ray://head:10001)')
+    if args.ray not in (False, True):
+        try:
+            ray_workers.endpoint(args.ray)
+        except ValueError as exc:
+            parser.error(str(exc))
     runtime = runtime_config(parser, args, model=args.model or demo_model_path(),
                              confidence='confidence' in which)
     return RunSettings(
@@ -132,14 +137,14 @@ def _settings(parser, args):
         max_image_pixels=args.max_image_pixels)
 
 
-def _plan(bag_runs, settings, identity, chunk_frames):
+def _plan(bag_runs, out_root, settings, identity, chunk_frames):
     """Skip finished bags, fail unreadable ones, and return the chunk tasks of the rest."""
     tasks = []
     for index, bag in enumerate(bag_runs):
         if bag.status != 'pending':
             continue
         try:
-            record = output_bags.finished_record(bag.output, identity)
+            record = output_bags.finished_record(bag.output, identity, out_root)
             if record is not None:
                 bag.skip(record)
                 continue
@@ -163,7 +168,7 @@ def _finish(bag, chunk_count, identity):
             output_bags.assemble(bag.output, chunk_count, bag.record(identity))
             bag.status = 'done'
             return
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, output_bags.OutputTakenError) as exc:
             bag.fail(f'{bag.output}: could not be assembled ({exc})')
     output_bags.abandon(bag.output)
 
@@ -177,7 +182,7 @@ def segment_bags(found, out_root, settings, identity, start_workers, chunk_frame
     once there is work, given the input paths they must see.
     """
     bag_runs = [BagRun(bag, Path(out_root) / bag.relative) for bag in found]
-    tasks = _plan(bag_runs, settings, identity, chunk_frames)
+    tasks = _plan(bag_runs, out_root, settings, identity, chunk_frames)
     for bag in bag_runs:
         if bag.status != 'pending':
             tqdm.write(bag.line())
@@ -207,7 +212,6 @@ def segment_bags(found, out_root, settings, identity, start_workers, chunk_frame
 
 def _ray_workers(args, settings, out_root):
     """Return (a start_workers function for Ray, the settings its workers run, their count)."""
-    from bisenet_ros.tools.fleet import ray_workers
     cpus, gpus = ray_workers.cluster_resources()
     device = settings.runtime.device
     threads = settings.runtime.threads or RAY_WORKER_THREADS
@@ -270,6 +274,7 @@ def _driver_model(args, settings, resolved=None):
 
 
 def _print_outcome(bag_runs, report_path):
+    """Print failures and summary (``report_path`` None: not written); return the exit status."""
     failed = [bag for bag in bag_runs if not bag.ok]
     for bag in failed:
         if bag.status == 'failed':
@@ -279,35 +284,18 @@ def _print_outcome(bag_runs, report_path):
                   f'{failure["reason"]}', file=sys.stderr)
     counts = {s: sum(b.status == s for b in bag_runs) for s in ('done', 'skipped', 'failed')}
     print(f'{counts["done"]} bag(s) done, {counts["skipped"]} skipped (already done), '
-          f'{counts["failed"]} failed; report: {report_path}')
+          f'{counts["failed"]} failed; report: {report_path or "not written"}')
     if failed:
         print(f'{PROG}: {len(failed)} bag(s) failed or have undecodable frames (listed above)',
               file=sys.stderr)
     return 1 if failed else 0
 
 
-def main(argv=None, prog=PROG):
-    """Segment the bags of the given inputs; return the exit status."""
-    parser = build_parser(prog)
-    args = _parse(parser, argv)
-    logging.basicConfig(level=logging.INFO, format='%(message)s')
-    settings = _settings(parser, args)
-    out_root = args.output
-    try:
-        for path in args.inputs:
-            if path.is_dir() and not discovery.is_bag(path):
-                inputs.check_output(path, out_root, 'folder')
-        found = discovery.find_bags(args.inputs)
-    except ValueError as exc:
-        parser.error(str(exc))
-    if not found:
-        print(f'{PROG}: no bags in {" ".join(map(str, args.inputs))}', file=sys.stderr)
-        return 1
+def _run(args, settings, found, out_root):
+    """Connect, load the model, segment ``found``; return (the report's run entry, BagRuns)."""
     started = False
-    began = time.monotonic()
     try:
         if args.ray:
-            from bisenet_ros.tools.fleet import ray_workers
             cpus = (args.workers or 0) * (args.threads or RAY_WORKER_THREADS) or os.cpu_count()
             started = ray_workers.connect(None if args.ray is True else args.ray, cpus)
         settings, resolved = _resolve_auto(settings)
@@ -321,10 +309,6 @@ def main(argv=None, prog=PROG):
         identity = settings.identity(digest, seg.input_size)
         bag_runs = segment_bags(found, out_root, settings, identity, start_workers,
                                 args.chunk_frames)
-    except (CheckpointError, BackendUnavailableError, RuntimeError, ValueError,
-            OSError) as exc:
-        print(f'{PROG}: {exc}', file=sys.stderr)
-        return 1
     finally:
         if started:
             ray_workers.import_ray().shutdown()
@@ -332,8 +316,44 @@ def main(argv=None, prog=PROG):
                      'arch': seg.info.arch},
            **identity, 'device': settings.runtime.device, 'threads': settings.runtime.threads,
            'ray': args.ray, 'workers': count}
+    return run, bag_runs
+
+
+def main(argv=None, prog=PROG):
+    """Segment the bags of the given inputs; return the exit status."""
+    parser = build_parser(prog)
+    args = _parse(parser, argv)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+    settings = _settings(parser, args)
+    out_root = args.output
     report_path = args.json or out_root / 'fleet-report.json'
-    write_report(report_path, run, bag_runs, time.monotonic() - began)
+    named = []
+    found = discovery.find_bags(args.inputs, named)
+    try:
+        layout.check_layout(out_root, found, named, report_path)
+    except layout.LayoutError as exc:
+        print(f'{prog}: {exc}', file=sys.stderr)
+        return 2
+    if not found:
+        print(f'{prog}: no bags in {" ".join(map(str, args.inputs))}', file=sys.stderr)
+        return 1
+    began = time.monotonic()
+    try:
+        with ray_workers.sigterm_ends_run() if args.ray else contextlib.nullcontext():
+            run, bag_runs = _run(args, settings, found, out_root)
+    except ray_workers.Terminated:
+        print(f'{prog}: stopped by SIGTERM; a rerun resumes the unfinished bags', file=sys.stderr)
+        return 128 + signal.SIGTERM
+    except (CheckpointError, BackendUnavailableError, RuntimeError, ValueError,
+            OSError) as exc:
+        print(f'{prog}: {exc}', file=sys.stderr)
+        return 1
+    try:
+        write_report(report_path, run, bag_runs, time.monotonic() - began)
+    except OSError as exc:
+        print(f'{prog}: could not write the report {report_path}: {exc.strerror or exc}; '
+              'the previous one is left as it was', file=sys.stderr)
+        return max(1, _print_outcome(bag_runs, None))
     return _print_outcome(bag_runs, report_path)
 
 

@@ -16,7 +16,8 @@
 """
 The parts of bisenet fleet: many bags segmented by workers, resumably.
 
-``discovery`` finds the bags and their output names, ``settings`` holds what
+``discovery`` finds the bags and their output names, ``layout`` checks that
+no output overlaps another or an input before any work, ``settings`` holds what
 a run does (and the identity a finished output is checked against),
 ``chunks`` splits bags into tasks, ``worker`` segments one task into one bag
 file, ``output_bags`` assembles a bag's files and renames it when complete,

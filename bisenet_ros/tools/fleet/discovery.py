@@ -22,7 +22,8 @@ file with one bag or folder per line (blank lines and lines starting with #
 are skipped; relative paths are relative to the manifest's folder). Each bag
 gets the output name that mirrors the input tree: a folder's bags keep their
 path below that folder, a manifest's relative entries keep theirs, and a bag
-named directly keeps its own name.
+named directly keeps its own name. Whether those outputs overlap each other
+or an input is checked by ``layout``, before any work.
 """
 
 import collections
@@ -33,12 +34,6 @@ BAG_FILE_SUFFIXES = ('.mcap', '.db3')
 FoundBag = collections.namedtuple('FoundBag', 'path relative error')
 FoundBag.__doc__ = ('One input bag: its path, its output path relative to the output root, '
                     'and why it cannot be used (None when it can).')
-
-
-class DiscoveryError(ValueError):
-    """Two inputs would share one output bag: a usage error, refused before any work."""
-
-    usage = True
 
 
 def is_bag(path):
@@ -80,8 +75,9 @@ def _manifest_entries(manifest):
             yield (folder / path).resolve(), None
 
 
-def _expand(path, relative):
-    """Yield the FoundBags of one path: a bag, a folder of bags or a manifest."""
+def _expand(path, relative, named):
+    """Yield the FoundBags of one path: a bag, a folder of bags or a manifest; list it in named."""
+    named.append(path)
     if is_bag(path):
         yield FoundBag(path, relative or _bag_name(path), None)
     elif path.is_dir():
@@ -96,33 +92,31 @@ def _expand(path, relative):
             return
         for entry, entry_relative in entries:
             if entry.is_file() and not is_bag(entry):
+                named.append(entry)
                 yield FoundBag(entry, entry_relative or _bag_name(entry),
                                'a manifest lists bags and folders, not other manifests')
             else:
-                yield from _expand(entry, entry_relative)
+                yield from _expand(entry, entry_relative, named)
     else:
         yield FoundBag(path, relative or _bag_name(path), 'does not exist')
 
 
-def find_bags(inputs):
+def find_bags(inputs, named=None):
     """
     Return the FoundBags of ``inputs`` (paths), each bag once, in the order given.
 
     A path that does not exist is returned with its error so that it is
-    reported with the others; two bags with one output name raise
-    DiscoveryError.
+    reported with the others. ``named`` (a list) gets every path the inputs
+    name: the inputs themselves and each manifest's entries, for the layout
+    check.
     """
-    found, seen, owners = [], set(), {}
+    found, seen = [], set()
+    named = [] if named is None else named
     for path in inputs:
-        for bag in _expand(Path(path), None):
+        for bag in _expand(Path(path), None, named):
             key = bag.path.resolve()
             if key in seen:
                 continue
             seen.add(key)
-            if bag.relative in owners:
-                raise DiscoveryError(f'{owners[bag.relative]} and {bag.path} would both be '
-                                     f'written to {bag.relative}; segment them in separate '
-                                     'runs or give their folders instead')
-            owners[bag.relative] = bag.path
             found.append(bag)
     return found

@@ -26,6 +26,11 @@ The metadata.yaml's ``custom_data`` keeps the run's record under
 ``bisenet_ros.fleet`` (a JSON string): the identity of the run (see
 RunSettings.identity), the frame counts and the undecodable frames. A rerun
 reads it to skip finished bags.
+
+Nothing is deleted that this tool did not write: an older output is replaced
+only while it holds nothing but the files its metadata.yaml lists, a
+leftover temporary folder only while it holds nothing but chunk names, and
+no output is written inside another bag.
 """
 
 import json
@@ -48,6 +53,12 @@ def partial_path(final):
     return final.with_name(f'.{final.name}.partial')
 
 
+def old_path(final):
+    """Return the name an older output at ``final`` has while the new one replaces it."""
+    final = Path(final)
+    return final.with_name(f'.{final.name}.old')
+
+
 def chunk_path(final, index):
     """Return the bag folder chunk ``index`` of the bag bound for ``final`` is written to."""
     return partial_path(final) / f'{Path(final).name}_{index}'
@@ -65,22 +76,48 @@ def read_record(bag):
     return record
 
 
-def finished_record(final, identity):
+def _check_replaceable(output):
+    """Raise OutputTakenError unless the folder ``output`` is a fleet output and nothing else."""
+    record = read_record(output)
+    if record is None:
+        raise OutputTakenError(f'{output} exists and was not written by bisenet fleet; '
+                               'move it away or choose another output root')
+    info = yaml.safe_load((output / 'metadata.yaml').read_text())[INFO]
+    listed = {'metadata.yaml', *info.get('relative_file_paths', ())}
+    foreign = sorted(p.name for p in output.iterdir() if p.name not in listed)
+    if foreign:
+        raise OutputTakenError(f'{output} holds {output / foreign[0]}, which is not part of the '
+                               'bag bisenet fleet wrote there; move it away')
+
+
+def _check_leftover(partial, name):
+    """Raise OutputTakenError unless ``partial`` holds only what a cut-off run of ``name`` left."""
+    foreign = sorted(p.name for p in partial.iterdir()
+                     if p.name != 'metadata.yaml' and not p.name.startswith(f'{name}_'))
+    if foreign:
+        raise OutputTakenError(f'{partial} holds {partial / foreign[0]}, which bisenet fleet '
+                               'did not write; move it away')
+
+
+def finished_record(final, identity, root):
     """
     Return the record of a complete output at ``final`` written with ``identity``, else None.
 
-    Raise OutputTakenError when ``final`` exists but is not an output of this
-    tool, so that nothing of the user's is replaced.
+    Raise OutputTakenError when ``final`` lies inside a bag below ``root``
+    (the output root), or exists but is not an output of this tool alone, so
+    that nothing of the user's, nor another output, is replaced or nested.
     """
-    final = Path(final)
+    final, root = Path(final), Path(root)
+    for folder in [p for p in final.parents if p == root or root in p.parents]:
+        if (folder / 'metadata.yaml').exists():
+            raise OutputTakenError(f'{final} would be inside the bag {folder}; move that bag '
+                                   'away or choose another output root')
     if not final.exists():
         return None
     record = read_record(final)
-    if record is None:
-        raise OutputTakenError(f'{final} exists and was not written by bisenet fleet; '
-                               'move it away or choose another output root')
-    if record['complete'] and record.get('identity') == identity:
+    if record is not None and record['complete'] and record.get('identity') == identity:
         return record
+    _check_replaceable(final)
     return None
 
 
@@ -88,6 +125,7 @@ def start(final):
     """Create an empty temporary folder for ``final``, dropping an unfinished earlier one."""
     partial = partial_path(final)
     if partial.exists():
+        _check_leftover(partial, Path(final).name)
         shutil.rmtree(partial)
     partial.mkdir(parents=True)
 
@@ -145,9 +183,11 @@ def _replace(partial, final):
     if not final.exists():
         partial.rename(final)
         return
-    old = final.with_name(f'.{final.name}.old')
-    if old.exists():
+    old = old_path(final)
+    if old.exists():  # left by a run cut off while replacing
+        _check_replaceable(old)
         shutil.rmtree(old)
+    _check_replaceable(final)
     final.rename(old)
     partial.rename(final)
     shutil.rmtree(old)

@@ -25,23 +25,43 @@ input bag and writes its output files on storage every node sees.
 A worker process that dies is restarted by Ray (its model loaded again) and
 its running task retried, ``retries`` times; a worker that stays dead (its
 restarts spent, its node gone) has its task handed to another worker.
+
+Joining a cluster that does not answer fails within JOIN_SECONDS, and SIGTERM
+ends a run within TERM_GRACE_SECONDS (sigterm_ends_run): Ray's own handling
+of either can take minutes.
 """
 
 import collections
+import contextlib
 import logging
 import os
 from pathlib import Path
+import signal
+import socket
 import tempfile
+import threading
 import uuid
 
 from bisenet_ros.tools.fleet.worker import chunk_result, ChunkWorker
 
 # How long the driver waits for results before it refreshes the progress (seconds).
 POLL_SECONDS = 0.25
+# A cluster that has not let this process join within this is reported (seconds): a live
+# one answers in a few; Ray's own retries against a silent address last many minutes.
+JOIN_SECONDS = 20.0
+# How long the TCP connection to a named head may take (seconds).
+PROBE_SECONDS = 5.0
+# After SIGTERM, how long cleaning up may take before the process ends anyway (seconds).
+TERM_GRACE_SECONDS = 4.0
+ADDRESS_FORMS = 'auto, host:port or ray://head:10001'
 
 
 class WorkerStartError(RuntimeError):
-    """The workers could not start: no resources, a model they cannot load, unseen storage."""
+    """The workers could not start: no cluster, no resources, a model or storage they lack."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: the run stops (a BaseException, so that no except clause swallows it)."""
 
 
 def import_ray():
@@ -54,22 +74,123 @@ def import_ray():
     return ray
 
 
+def endpoint(address):
+    """
+    Return (host, port) of the Ray address 'host:port' or 'ray://host:port', None for 'auto'.
+
+    Raise ValueError naming the address for anything else.
+    """
+    if address == 'auto':
+        return None
+    rest = address[len('ray://'):] if address.startswith('ray://') else address
+    host, colon, port = rest.rpartition(':')
+    if not (colon and host and port.isdigit() and 0 < int(port) < 65536):
+        raise ValueError(f'--ray-address {address}: not an address ({ADDRESS_FORMS})')
+    return host.strip('[]'), int(port)
+
+
 def connect(address=None, cpus=None):
     """
     Connect this process to Ray; return whether it started a cluster (and must shut it down).
 
     ``address`` None starts a local cluster with ``cpus`` logical CPUs;
-    'auto' joins the cluster this machine belongs to, 'ray://head:10001' one
-    through Ray Client. A process already connected keeps its connection.
+    'auto' joins the cluster this machine belongs to, 'host:port' the one
+    whose head is there, 'ray://head:10001' one through Ray Client. A process
+    already connected keeps its connection. A SIGTERM handler set before is
+    set again afterwards: Ray replaces it with its own.
     """
     ray = import_ray()
     if ray.is_initialized():
         return False
+    handler = signal.getsignal(signal.SIGTERM)
     if address is None:
+        # In this thread: Ray ends the processes it starts when their starting thread ends.
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level=logging.WARNING)
     else:
-        ray.init(address=address, logging_level=logging.WARNING)
+        _join(ray, address)
+    if callable(handler):
+        signal.signal(signal.SIGTERM, handler)
     return True
+
+
+def _join(ray, address):
+    """Join the cluster at ``address``, or raise WorkerStartError within JOIN_SECONDS."""
+    target = endpoint(address)
+    if target is not None:  # refused or unknown hosts fail here at once, in plain words
+        try:
+            socket.create_connection(target, timeout=PROBE_SECONDS).close()
+        except OSError as exc:
+            raise WorkerStartError(f'no Ray cluster at {address}: {exc.strerror or exc}') from None
+    failure = []
+
+    def join():
+        try:
+            ray.init(address=address, logging_level=logging.WARNING)
+        except Exception as exc:  # any failure of Ray's is reported by the waiting thread
+            failure.append(exc)
+    # Ray blocks in C++ against an address that accepts but does not answer, and
+    # retries for many minutes: the join runs in a thread the caller stops waiting for.
+    worker_logger = logging.getLogger('ray._private.worker')
+    worker_logger.addFilter(_not_main_thread_warning)
+    try:
+        thread = threading.Thread(target=join, name='bisenet-fleet-ray-join', daemon=True)
+        thread.start()
+        thread.join(JOIN_SECONDS)
+    finally:
+        worker_logger.removeFilter(_not_main_thread_warning)
+    if thread.is_alive():
+        where = "this machine's (auto)" if address == 'auto' else f'at {address}'
+        raise WorkerStartError(f'the Ray cluster {where} did not answer within '
+                               f'{JOIN_SECONDS:.0f} s; check the address (ray status on the head)')
+    if failure:
+        reason = str(failure[0]).strip().splitlines() or [type(failure[0]).__name__]
+        raise WorkerStartError(f'could not join the Ray cluster at {address}: {reason[0]}')
+
+
+def _not_main_thread_warning(record):
+    """Drop Ray's warning that it sets no SIGTERM handler from a thread: this tool sets one."""
+    return 'SIGTERM handler is not set' not in record.getMessage()
+
+
+def _terminated(exc):
+    """Return whether Terminated is ``exc`` or what caused it (Ray's C calls wrap it)."""
+    for _ in range(16):
+        if exc is None or isinstance(exc, Terminated):
+            return exc is not None
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+@contextlib.contextmanager
+def sigterm_ends_run():
+    """
+    Within the block, SIGTERM raises Terminated in the main thread and ends the process soon.
+
+    The process ends TERM_GRACE_SECONDS after SIGTERM whether or not cleaning
+    up (workers killed, a cluster this run started shut down) is done by then.
+    Ray's own handlers do neither in time: its Python one waits for blocking
+    calls to return, its core worker's aborts with a stack dump. A Terminated
+    that comes out of Ray wrapped in another error comes out as Terminated.
+    Outside the main thread the block runs without a handler.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end(signum, frame):
+        timer = threading.Timer(TERM_GRACE_SECONDS, os._exit, (128 + signum,))
+        timer.daemon = True
+        timer.start()
+        raise Terminated(signum)
+    previous = signal.signal(signal.SIGTERM, end)
+    try:
+        yield
+    except BaseException as exc:
+        if _terminated(exc) and not isinstance(exc, Terminated):
+            raise Terminated(signal.SIGTERM) from None
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def cluster_resources():

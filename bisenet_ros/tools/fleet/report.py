@@ -21,10 +21,14 @@ Written as JSON; each bag's entry has its input and output paths, status
 frames_in (image messages read), frames_out (frames segmented), topics,
 seconds (worker time), failures (undecodable frames: topic, stamp as bag time
 in ns, reason), error (why the bag failed) and redone_chunks (chunks redone
-after their worker died).
+after their worker died). The report is written under a temporary name
+beside it and renamed, so a report that cannot be written whole (a full
+disk) leaves the previous one as it was.
 """
 
 import json
+import os
+import uuid
 
 
 class BagRun:
@@ -94,7 +98,11 @@ class BagRun:
 
 
 def write_report(path, run, bag_runs, seconds):
-    """Write the JSON report of ``bag_runs`` to ``path``; ``run`` describes model and backend."""
+    """
+    Write the JSON report of ``bag_runs`` to ``path``; ``run`` describes model and backend.
+
+    Raises OSError when it cannot be written; ``path`` is then untouched.
+    """
     entries = [bag.entry() for bag in bag_runs]
     frames_out = sum(e['frames_out'] for e in entries if e['status'] == 'done')
     totals = {
@@ -107,5 +115,17 @@ def write_report(path, run, bag_runs, seconds):
         'seconds': round(seconds, 3),
         'frames_per_second': round(frames_out / seconds, 2) if seconds else None,
     }
+    text = json.dumps({**run, 'bags': entries, 'totals': totals}, indent=2) + '\n'
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({**run, 'bags': entries, 'totals': totals}, indent=2) + '\n')
+    # Beside the report (one file system, so the rename is atomic), unique to this run.
+    temporary = path.with_name(f'.{path.name}.{uuid.uuid4().hex}.tmp')
+    stream = open(temporary, 'x')
+    try:
+        with stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink()
+        raise
