@@ -305,3 +305,27 @@ def test_sigterm_ends_the_tool_within_5_s_while_it_waits_for_a_silent_cluster(
     assert process.returncode == 128 + signal.SIGTERM and took < 5, took
     assert _own_lines(stderr) == [
         'bisenet fleet: stopped by SIGTERM; a rerun resumes the unfinished bags']
+
+
+def test_sigterm_ends_a_run_on_its_own_local_cluster_within_5_s_and_a_rerun_finishes_it(
+        tree, checkpoint):
+    _write_bag(tree / 'long' / 'drive', 40)
+    # A big network input keeps the one worker inside its task when the signal comes.
+    args = [tree / 'long', '-o', tree / 'out', '--model', checkpoint, '--labels-only',
+            *SMALL, '--input-size', '512x256']
+    process = subprocess.Popen([*TOOL, *map(str, args), '--ray', '--workers', '1'],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    began = time.monotonic()
+    while not list((tree / 'out').glob('.*.partial/*/*.mcap')):
+        assert process.poll() is None and time.monotonic() - began < 240
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert process.returncode == 128 + signal.SIGTERM and took < 5, (took, stderr)
+    assert _own_lines(stderr) == [
+        'bisenet fleet: stopped by SIGTERM; a rerun resumes the unfinished bags']
+    assert not (tree / 'out' / 'drive').exists()
+    assert main([*map(str, args)]) == 0
+    assert json.loads((tree / 'out' / 'fleet-report.json').read_text())['totals']['done'] == 1
