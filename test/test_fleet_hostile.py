@@ -35,6 +35,7 @@ import time
 from bisenet_ros.tools.segment_fleet import main
 import pytest
 from test_fleet import _write_bag, SMALL
+import yaml
 
 TOOL = [sys.executable, '-m', 'bisenet_ros.tools.segment_fleet']
 
@@ -329,3 +330,16 @@ def test_sigterm_ends_a_run_on_its_own_local_cluster_within_5_s_and_a_rerun_fini
     assert not (tree / 'out' / 'drive').exists()
     assert main([*map(str, args)]) == 0
     assert json.loads((tree / 'out' / 'fleet-report.json').read_text())['totals']['done'] == 1
+
+
+def test_a_folder_an_outputs_metadata_claims_as_its_file_is_not_deleted(tree, checkpoint):
+    out = tree / 'out'
+    assert _segment(tree / 'p' / 'x', '-o', out, '--model', checkpoint) == 0
+    metadata = out / 'x' / 'metadata.yaml'
+    info = yaml.safe_load(metadata.read_text())
+    info['rosbag2_bagfile_information']['relative_file_paths'].append('y')
+    metadata.write_text(yaml.safe_dump(info))
+    _write_bag(out / 'x' / 'y', 1)
+    assert _segment(tree / 'p' / 'x', '-o', out, '--model', checkpoint) == 1
+    assert f'holds {out / "x" / "y"}' in _entry(out, 'x')['error']
+    assert (out / 'x' / 'y' / 'metadata.yaml').is_file()

@@ -84,7 +84,8 @@ def _check_replaceable(output):
                                'move it away or choose another output root')
     info = yaml.safe_load((output / 'metadata.yaml').read_text())[INFO]
     listed = {'metadata.yaml', *info.get('relative_file_paths', ())}
-    foreign = sorted(p.name for p in output.iterdir() if p.name not in listed)
+    # A listed name that is a folder is not one of ours either: the metadata may lie.
+    foreign = sorted(p.name for p in output.iterdir() if p.name not in listed or p.is_dir())
     if foreign:
         raise OutputTakenError(f'{output} holds {output / foreign[0]}, which is not part of the '
                                'bag bisenet fleet wrote there; move it away')
