@@ -300,3 +300,18 @@ def test_auto_runs_a_foreign_model_at_fp32(tmp_path):
     rgb = _frame(7, SIZE[1], SIZE[0])
     np.testing.assert_array_equal(seg.segment([rgb])[0].labels,
                                   _mmseg_reference(folder / 'end2end.onnx', rgb))
+
+
+def test_a_graph_using_our_tensor_names_is_renamed_not_merged(tmp_path):
+    model = _export(TinyNet(19, seed=9), tmp_path / 'named.onnx',
+                    torch.zeros(1, 3, SIZE[1], SIZE[0]), ['image'], ['logits'])
+    (tmp_path / 'named.yaml').write_text(yaml.safe_dump({
+        'input': {'color': 'RGB', 'range': 255, 'mean': list(MMSEG_MEAN),
+                  'std': list(MMSEG_STD)},
+        'output': {'kind': 'scores'}, 'classes': 'cityscapes'}))
+    rgb = _frame(11, SIZE[1], SIZE[0])
+    _, result = _segment(model, rgb, cache_dir=tmp_path / 'cache')
+    mean, std = np.array(MMSEG_MEAN, np.float32), np.array(MMSEG_STD, np.float32)
+    (scores,) = _run(model, {'image': ((rgb - mean) / std).transpose(2, 0, 1)[None]
+                             .astype(np.float32)})
+    np.testing.assert_array_equal(result.labels, scores[0].argmax(0))

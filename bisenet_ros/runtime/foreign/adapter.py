@@ -23,12 +23,16 @@ they are, probabilities as their logarithm, whose softmax gives them back),
 brought to the input's size when the model answers at a lower resolution.
 """
 
+import dataclasses
+
 import numpy as np
 from onnx import helper, TensorProto
 
 # Resize with output sizes, Clip with bounds as inputs and Round start at opset 11; from
 # opset 13 Squeeze and Unsqueeze take their axes as an input rather than an attribute.
 MIN_OPSET = 11
+# The names of the wrapped graph's input and outputs (the package's own contract).
+RESERVED = ('image', 'labels', 'logits')
 
 
 def _opset(proto):
@@ -67,6 +71,7 @@ def adapt(proto, contract):
         raise ValueError(f'{contract.path}: opset {opset} is older than {MIN_OPSET}; export '
                          f'the model again with opset {MIN_OPSET} or newer')
     graph = proto.graph
+    contract = _renamed_reserved(graph, contract)
     width, height = contract.input_size
     front, back = _Nodes(graph), _Nodes(graph)
     _preprocess(front, contract, opset)
@@ -90,6 +95,28 @@ def adapt(proto, contract):
     # Shapes inside the graph were inferred for the old input; the runtimes infer again.
     del graph.value_info[:]
     return proto
+
+
+def _renamed_reserved(graph, contract):
+    """
+    Rename the graph's tensors that carry a name of our contract; return the contract to use.
+
+    A foreign graph may call its own input ``image`` or an inner tensor
+    ``logits``: the wrapped graph would then hold two tensors of one name.
+    """
+    renamed = {name: f'foreign/{name}' for name in RESERVED}
+    used = {t for node in graph.node for t in (*node.input, *node.output)}
+    used |= {v.name for v in (*graph.input, *graph.output, *graph.initializer)}
+    if not used & set(RESERVED):
+        return contract
+    for node in graph.node:
+        node.input[:] = [renamed.get(name, name) for name in node.input]
+        node.output[:] = [renamed.get(name, name) for name in node.output]
+    for value in (*graph.input, *graph.output, *graph.initializer, *graph.value_info):
+        value.name = renamed.get(value.name, value.name)
+    return dataclasses.replace(
+        contract, input_name=renamed.get(contract.input_name, contract.input_name),
+        output_name=renamed.get(contract.output_name, contract.output_name))
 
 
 def _preprocess(nodes, contract, opset):
