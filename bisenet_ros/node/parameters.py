@@ -101,6 +101,9 @@ STRUCTURAL_PARAMETERS = {
                     "'<cam>/labels' etc. Empty = one camera on the plain names." + _AT_CONFIGURE)),
     'diagnostics_period': (1.0, _float_range(
         'Seconds between /diagnostics messages.' + _AT_CONFIGURE, 0.05, 60.0)),
+    'max_model_memory': (0, _int_range(
+        'Most MiB a model graph may need (weights plus live tensors, inferred before any '
+        'runtime allocates); 0 = half the RAM.' + _AT_CONFIGURE, 0, 1 << 40)),
     'cache_dir': ('', ParameterDescriptor(
         description='Folder of ONNX exports and adapted foreign models; empty = '
                     '~/.cache/bisenet_ros.' + _AT_CONFIGURE)),
