@@ -343,3 +343,19 @@ def test_a_folder_an_outputs_metadata_claims_as_its_file_is_not_deleted(tree, ch
     assert _segment(tree / 'p' / 'x', '-o', out, '--model', checkpoint) == 1
     assert f'holds {out / "x" / "y"}' in _entry(out, 'x')['error']
     assert (out / 'x' / 'y' / 'metadata.yaml').is_file()
+
+
+def test_an_output_root_through_a_loop_of_symbolic_links_is_refused(tree, checkpoint, capsys):
+    (tree / 'loop').symlink_to(tree / 'loop')
+    line = _refused(capsys, tree / 'p' / 'x', '-o', tree / 'loop' / 'out', '--model',
+                    checkpoint)
+    assert line.endswith(f'{tree / "loop"} is a symbolic link to nothing or a loop')
+
+
+def test_an_input_that_is_a_loop_of_symbolic_links_is_reported_and_the_others_done(
+        tree, checkpoint):
+    (tree / 'loop').symlink_to(tree / 'loop')
+    assert _segment(tree / 'loop', tree / 'p' / 'x', '-o', tree / 'out', '--model',
+                    checkpoint) == 1
+    assert _entry(tree / 'out', 'loop')['error'].endswith('a symbolic link to nothing or a loop')
+    assert _entry(tree / 'out', 'x')['status'] == 'done'

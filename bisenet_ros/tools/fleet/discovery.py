@@ -27,6 +27,7 @@ or an input is checked by ``layout``, before any work.
 """
 
 import collections
+import os
 from pathlib import Path
 
 BAG_FILE_SUFFIXES = ('.mcap', '.db3')
@@ -34,6 +35,14 @@ BAG_FILE_SUFFIXES = ('.mcap', '.db3')
 FoundBag = collections.namedtuple('FoundBag', 'path relative error')
 FoundBag.__doc__ = ('One input bag: its path, its output path relative to the output root, '
                     'and why it cannot be used (None when it can).')
+
+
+def resolved(path):
+    """Return ``path`` absolute with symbolic links resolved; a loop of links left as named."""
+    try:
+        return Path(path).resolve()
+    except RuntimeError:  # a loop: nothing is there, so its name is all it can be compared by
+        return Path(os.path.abspath(path))
 
 
 def is_bag(path):
@@ -72,7 +81,7 @@ def _manifest_entries(manifest):
         if not path.is_absolute() and '..' not in path.parts:
             yield folder / path, path
         else:
-            yield (folder / path).resolve(), None
+            yield resolved(folder / path), None
 
 
 def _expand(path, relative, named):
@@ -98,7 +107,8 @@ def _expand(path, relative, named):
             else:
                 yield from _expand(entry, entry_relative, named)
     else:
-        yield FoundBag(path, relative or _bag_name(path), 'does not exist')
+        why = 'is a symbolic link to nothing or a loop' if path.is_symlink() else 'does not exist'
+        yield FoundBag(path, relative or _bag_name(path), why)
 
 
 def find_bags(inputs, named=None):
@@ -114,7 +124,7 @@ def find_bags(inputs, named=None):
     named = [] if named is None else named
     for path in inputs:
         for bag in _expand(Path(path), None, named):
-            key = bag.path.resolve()
+            key = resolved(bag.path)
             if key in seen:
                 continue
             seen.add(key)

@@ -28,6 +28,7 @@ Paths are compared resolved, so a symbolic link does not hide an overlap.
 from pathlib import Path
 
 from bisenet_ros.tools.fleet import output_bags
+from bisenet_ros.tools.fleet.discovery import resolved
 
 
 class LayoutError(ValueError):
@@ -57,7 +58,7 @@ class _Claims:
 
 def _claims(final):
     """Return the resolved paths the bag bound for ``final`` writes."""
-    return [p.resolve() for p in (final, output_bags.partial_path(final),
+    return [resolved(p) for p in (final, output_bags.partial_path(final),
                                   output_bags.old_path(final))]
 
 
@@ -71,12 +72,18 @@ def check_layout(out_root, found, named, report):
     """
     inputs = _Claims()
     for path in [*named, *(bag.path for bag in found)]:
-        inputs.add(Path(path).resolve(), path)
-    root = Path(out_root).resolve()
+        inputs.add(resolved(path), path)
+    root = resolved(out_root)
     clash = inputs.holding(root)
     if clash:
         raise LayoutError(f'output root {out_root} is the input {clash[1]} or inside it: the '
                           'next run would read the outputs as inputs; choose another output')
+    named_root = Path(out_root)
+    dangling = next((p for p in (named_root, *named_root.parents)
+                     if p.is_symlink() and not p.exists()), None)
+    if dangling is not None:
+        raise LayoutError(f'output root {out_root}: {dangling} is a symbolic link to nothing '
+                          'or a loop')
     blocking = next((p for p in (root, *root.parents) if p.exists()), None)
     if blocking is not None and not blocking.is_dir():
         raise LayoutError(f'output root {out_root}: {blocking} is a file, not a folder')
@@ -99,7 +106,7 @@ def check_layout(out_root, found, named, report):
                                   'separate runs or to separate output roots')
         for claim in claims:
             outputs.add(claim, bag.path)
-    place = Path(report).resolve()
+    place = resolved(report)
     clash = inputs.holding(place) or outputs.overlap(place)
     if clash:
         raise LayoutError(f'report {report} would be written into {clash[0]} ({clash[1]}); '
