@@ -38,11 +38,12 @@ LOG = logging.getLogger('bisenet_ros.runtime')
 __all__ = ['adapted', 'ContractError', 'contract_of', 'ModelContract']
 
 
-def _load(path, external_data):
+def _load(path, external_data, config=None):
     from bisenet_ros.runtime.config import RuntimeConfig
     from bisenet_ros.runtime.model_check import load_model, ModelFileError
+    budget = (config or RuntimeConfig()).memory_budget
     try:  # our files' judgement: a regular file, ONNX, its data inside its folder and budget
-        return load_model(path, RuntimeConfig().memory_budget, external_data)
+        return load_model(path, budget, external_data)
     except ModelFileError as exc:
         raise ContractError(str(exc)) from None
 
@@ -95,7 +96,7 @@ def adapted(path, config):
     if not path.is_dir() and path.suffix != '.onnx':
         return path
     source = model_file(path)
-    proto = _load(source, external_data=False)
+    proto = _load(source, external_data=False, config=config)
     if _is_ours(proto):
         return source
     contract = read_contract(source, proto, getattr(config, 'class_table', None))
@@ -108,7 +109,7 @@ def adapted(path, config):
     if target.is_file():
         return target
     from bisenet_ros.runtime.foreign.adapter import adapt
-    proto = adapt(_load(source, external_data=True), contract)
+    proto = adapt(_load(source, external_data=True, config=config), contract)
     set_metadata(proto, {
         'arch': f'onnx:{source.stem}', 'variant': 'foreign', 'format_version': 1,
         'num_classes': len(table.names), 'class_names': list(table.names),
