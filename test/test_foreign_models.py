@@ -315,3 +315,25 @@ def test_a_graph_using_our_tensor_names_is_renamed_not_merged(tmp_path):
     (scores,) = _run(model, {'image': ((rgb - mean) / std).transpose(2, 0, 1)[None]
                              .astype(np.float32)})
     np.testing.assert_array_equal(result.labels, scores[0].argmax(0))
+
+
+def test_segment_and_fleet_run_an_mmdeploy_folder_alike(tmp_path):
+    from bag_helpers import write_camera_bag
+    from bisenet_ros.media import bags
+    from bisenet_ros.tools.segment import main as segment
+    from bisenet_ros.tools.segment_fleet import main as fleet
+    folder = _mmdeploy_folder(tmp_path)
+    write_camera_bag(tmp_path / 'drives' / 'drive', 3)
+    common = ['--model', str(folder), '--class-table', 'cityscapes', '--cache-dir',
+              str(tmp_path / 'cache')]
+    assert segment([str(tmp_path / 'drives' / 'drive'), '-o', str(tmp_path / 'one'),
+                    '--outputs', 'labels', *common]) == 0
+    assert fleet([str(tmp_path / 'drives'), '-o', str(tmp_path / 'many'), '--labels-only',
+                  *common]) == 0
+    report = json.loads((tmp_path / 'many' / 'fleet-report.json').read_text())
+    assert report['model']['path'] == str(folder)
+
+    def labels(bag):
+        return [m[2:] for m in bags.read_messages(bag) if m[0].endswith('/labels')]
+    assert len(labels(tmp_path / 'one')) == 3
+    assert labels(tmp_path / 'one') == labels(tmp_path / 'many' / 'drive')

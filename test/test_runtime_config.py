@@ -68,11 +68,12 @@ def test_the_argument_group_round_trips_every_field():
     RuntimeConfig.add_arguments(parser)
     args = parser.parse_args(['--model', 'm.pth', '--backend', 'onnxruntime', '--input-size',
                               '512x256', '--batch', '2', '--threads', '3',
-                              '--label-resize', 'logits', '--cache-dir', '/tmp/c'])
+                              '--label-resize', 'logits', '--cache-dir', '/tmp/c',
+                              '--class-table', 'ade20k'])
     config = RuntimeConfig.from_args(args, confidence=True)
     assert config == RuntimeConfig(model='m.pth', backend='onnxruntime', input_size=(512, 256),
                                    batch=2, threads=3, label_resize='logits',
-                                   cache_dir='/tmp/c', confidence=True)
+                                   cache_dir='/tmp/c', confidence=True, class_table='ade20k')
     assert RuntimeConfig.from_args(parser.parse_args([])) == RuntimeConfig()
 
 

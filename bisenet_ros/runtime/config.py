@@ -199,7 +199,7 @@ class RuntimeConfig:
             elif field.name in ('model', 'cache_dir'):
                 kwargs['type'] = Path
             else:
-                kwargs['type'] = type(field.default)
+                kwargs['type'] = str if field.default is None else type(field.default)
             group.add_argument('--' + field.name.replace('_', '-'), **kwargs)
         return group
 

@@ -50,6 +50,7 @@ from bisenet_ros.media import bags
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
+from bisenet_ros.runtime.foreign.contract import model_file
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
 from bisenet_ros.tools.arguments import new_parser, runtime_config
 from bisenet_ros.tools.fleet import discovery
@@ -62,6 +63,7 @@ from bisenet_ros.tools.fleet.settings import RunSettings
 from bisenet_ros.tools.fleet.worker import LocalWorkers
 from bisenet_ros.tools.segment import DEFAULT_OUTPUTS, OUTPUTS, parse_outputs
 from bisenet_ros.tools.segment_bag import BagSegmentation
+from bisenet_ros.weights_by_name import resolve_model
 from tqdm import tqdm
 
 PROG = 'bisenet fleet'
@@ -298,6 +300,9 @@ def _run(args, settings, found, out_root):
         if args.ray:
             cpus = (args.workers or 0) * (args.threads or RAY_WORKER_THREADS) or os.cpu_count()
             started = ray_workers.connect(None if args.ray is True else args.ray, cpus)
+        # A published name is downloaded once, here; the run records the file it loaded.
+        model = resolve_model(settings.runtime.model, settings.runtime.cache_dir)
+        settings = settings.with_runtime(model=model)
         settings, resolved = _resolve_auto(settings)
         seg, worker_model = _driver_model(args, settings, resolved)
         settings = settings.with_runtime(model=worker_model)
@@ -305,14 +310,14 @@ def _run(args, settings, found, out_root):
             start_workers, settings, count = _ray_workers(args, settings, out_root)
         else:
             start_workers, count = (lambda paths: LocalWorkers(settings, seg)), 1
-        digest = file_sha256(args.model or demo_model_path())
+        digest = file_sha256(model_file(model))  # an mmdeploy folder: its network
         identity = settings.identity(digest, seg.input_size)
         bag_runs = segment_bags(found, out_root, settings, identity, start_workers,
                                 args.chunk_frames)
     finally:
         if started:
             ray_workers.import_ray().shutdown()
-    run = {'model': {'path': str(args.model or demo_model_path()), 'digest': digest,
+    run = {'model': {'path': str(model), 'digest': digest,
                      'arch': seg.info.arch},
            **identity, 'device': settings.runtime.device, 'threads': settings.runtime.threads,
            'ray': args.ray, 'workers': count}
