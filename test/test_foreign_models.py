@@ -23,7 +23,7 @@ the preprocessing the contract declares.
 import json
 import re
 
-from bisenet_ros.runtime import build_segmenter
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter
 from bisenet_ros.runtime.foreign import contract_of, ContractError
 import cv2
 import numpy as np
@@ -337,3 +337,26 @@ def test_segment_and_fleet_run_an_mmdeploy_folder_alike(tmp_path):
         return [m[2:] for m in bags.read_messages(bag) if m[0].endswith('/labels')]
     assert len(labels(tmp_path / 'one')) == 3
     assert labels(tmp_path / 'one') == labels(tmp_path / 'many' / 'drive')
+
+
+def test_int8_of_a_foreign_model_only_through_calibration_and_the_gate(tmp_path):
+    folder = _mmdeploy_folder(tmp_path, with_argmax=False)
+    frames = [_frame(20 + i, SIZE[1], SIZE[0]) for i in range(8)]
+    options = {'backend': 'onnxruntime', 'device': 'cpu', 'precision': 'int8',
+               'class_table': 'cityscapes', 'cache_dir': tmp_path / 'cache'}
+    with pytest.raises(BackendUnavailableError, match='int8'):
+        build_segmenter(folder, **options)  # no frames: no int8
+    # Frames given, the measured agreement is stored and judged by the gate.
+    seg = build_segmenter(folder, calibration_images=frames, int8_min_agreement=0.0,
+                          **options)
+    agreement = seg.backend.metadata['int8_agreement']
+    assert seg.backend.precision == 'int8' and 0.0 < agreement <= 1.0
+    # A bar above what was measured refuses the file, with the figure.
+    # The gate judges the figure the cached file carries: one below the bar is refused.
+    import onnx
+    from bisenet_ros.runtime.export import set_metadata
+    proto = onnx.load(str(seg.backend.path))
+    set_metadata(proto, dict(seg.backend.metadata, int8_agreement=0.5))
+    onnx.save(proto, str(seg.backend.path))
+    with pytest.raises(ValueError, match='50.00% of pixels .* below int8_min_agreement'):
+        build_segmenter(folder, calibration_images=frames, **options)

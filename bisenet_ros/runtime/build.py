@@ -32,7 +32,8 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import auto, foreign, hardware
 from bisenet_ros.runtime.backends import BackendUnavailableError
 from bisenet_ros.runtime.config import check_input_size, RuntimeConfig
-from bisenet_ros.runtime.engine_files import auto_facts, exported_onnx
+from bisenet_ros.runtime.engine_files import auto_facts, exported_onnx, quantized_onnx
+from bisenet_ros.runtime.export import read_metadata
 from bisenet_ros.runtime.model_check import examine, ModelFileError, probe
 from bisenet_ros.runtime.options import AUTO
 from bisenet_ros.runtime.processing import DEFAULT_INPUT_SIZE
@@ -149,6 +150,8 @@ class _Opening:
             if backend == 'torch':
                 raise ValueError(f'{path} is an ONNX file: use backend onnxruntime or '
                                  'openvino')
+            if precision == 'int8' and self.calibration_images:
+                path = self._quantized(path, backend)
             return self._finish(self._onnx(backend, path, device, precision), path)
         model, info = load_checkpoint(path, arch=self.arch)
         input_size = check_input_size(config.input_size or info.input_size
@@ -160,6 +163,15 @@ class _Opening:
         onnx_path = exported_onnx(model, info, path, input_size, config, precision, backend,
                                   self.calibration_images)
         return self._finish(self._onnx(backend, onnx_path, device, precision), path)
+
+    def _quantized(self, path, backend):
+        """Return ``path`` if it is int8, else its int8 quantisation on the user's frames."""
+        metadata = read_metadata(path)
+        if metadata.get('precision', 'fp32') == 'int8':
+            return path
+        info = CheckpointInfo.from_metadata(metadata, path, 'onnx')
+        return quantized_onnx(path, info, tuple(metadata['input_size']), self.config, backend,
+                              self.calibration_images)
 
     def _onnx(self, backend, onnx_path, device, precision):
         """Return (ONNX-graph backend, the model facts it carries, its input size)."""

@@ -127,18 +127,30 @@ def exported_onnx(model, info, model_path, input_size, config, precision, backen
                  time.monotonic() - started)
     if precision != 'int8':
         return fp32_path
+    return quantized_onnx(fp32_path, info, input_size, config, backend, calibration_images)
+
+
+def quantized_onnx(fp32_path, info, input_size, config, backend, calibration_images):
+    """
+    Return the cached int8 quantisation of an fp32 .onnx, calibrated on the user's frames.
+
+    One in four frames is held out to measure how many pixels int8 labels as
+    fp32 does; that share goes into the file, and the int8 gate judges it.
+    """
     if not calibration_images:
-        raise ValueError('precision int8 from a checkpoint needs calibration_images (real '
+        raise ValueError('precision int8 from an fp32 model needs calibration_images (real '
                          'frames; --calibration DIR in the tools), or an int8 .onnx made '
                          'with bisenet export')
     activations = ACTIVATIONS[backend]
     # 7-bit weights follow the probe (no VNNI): the name keeps the two apart.
     bits = default_weight_bits()
+    stem = f'{fp32_path.stem.removesuffix("-fp32")}-{file_sha256(fp32_path)[:16]}'
     int8_path = config.cache_folder / 'onnx' / (f'{stem}-int8-{activations}-w{bits}-'
                                                 f'{_frames_digest(calibration_images)}.onnx')
     if not int8_path.exists():
         normaliser = Normaliser(info.mean, info.std)
         batches = [prepare_batch([image], normaliser, config.resize, input_size)[0]
                    for image in calibration_images]
+        int8_path.parent.mkdir(parents=True, exist_ok=True)
         quantize_int8(fp32_path, int8_path, batches, activations, bits)
     return int8_path
