@@ -29,6 +29,7 @@ import subprocess
 from ament_index_python.packages import (get_package_prefix, get_package_share_directory,
                                          PackageNotFoundError)
 from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS, PACKAGE
+from bisenet_ros.node.parameters import given_value_problem
 from launch.actions import (DeclareLaunchArgument, LogInfo, RegisterEventHandler,
                             SetEnvironmentVariable, Shutdown)
 from launch.event_handlers import OnProcessExit
@@ -83,6 +84,11 @@ def node_overrides(arg):
             raise LaunchArgumentError(
                 f'{argument}:={text} is not {"an integer" if kind is int else "a number"}'
             ) from None
+        # The node's own check, here: a value it would refuse stops the launch before
+        # anything starts (an integer past int64 would reach it as a double).
+        problem = given_value_problem(parameter, value)
+        if problem:
+            raise LaunchArgumentError(f'{argument}:={text}: {problem}')
         overrides[parameter] = value
     return overrides
 

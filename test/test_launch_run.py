@@ -301,6 +301,12 @@ REFUSED = {
     'backend': (['backend:=tensorrt'], 'backend'),
     'threads': (['threads:=many'], 'threads:=many is not an integer'),
     'max_rate': (['max_rate:=fast'], 'max_rate:=fast is not a number'),
+    # Past int64 it reached the node as a double, which rcl dropped for the file's 0.
+    'input_width_huge': (['input_width:=99999999999999999999999'],
+                         'input_width:=99999999999999999999999: 99999999999999999999999 is '
+                         'out of its range 0..8192'),
+    'input_width_step': (['input_width:=500'], 'input_width:=500: 500 is not a multiple of 32'),
+    'max_batch_zero': (['max_batch:=0'], 'max_batch:=0: 0 is out of its range 1..64'),
 }
 
 

@@ -953,24 +953,65 @@ def test_an_emulated_precision_fails_configure_and_is_rejected_as_a_parameter(
 
 # -- start-up failures -------------------------------------------------------------------
 
-@pytest.mark.parametrize('args, hardware_override, expected', [
-    (['-p', 'model_path:=/nonexistent/model.pth'], '', '/nonexistent/model.pth'),
-    (['-p', 'backend:=tensorrt'], '', 'tensorrt'),
-    (['-p', 'precision:=fp16'], '', 'fp16 on a CPU would be emulated'),
-    (['-p', 'precision:=bf16'], 'avx2', 'no native bf16'),
-    (['-p', 'precision:=bf16', '-p', 'backend:=openvino'], '-bf16', 'no native bf16'),
-    (['--params-file', str(REPO / 'config' / 'segmentation.yaml'), '-p', 'overlay_alpha:=abc'],
-     '', "parameter overlay_alpha: the command line value 'abc' was not applied"),
-    (['--params-file', str(REPO / 'config' / 'segmentation.yaml'), '-p', 'publish_color:=5'],
-     '', 'parameter publish_color: the command line value 5 was not applied'),
+SEGMENTATION_YAML = str(REPO / 'config' / 'segmentation.yaml')
+# Written into the test's folder by test_cannot_start_gives_one_line: name -> text.
+HOSTILE_PARAMS_FILES = {
+    'second.yaml': '/**:\n  ros__parameters:\n    overlay_alpha: abc\n    max_batch: 2.5\n',
+    'batch.yaml': 'bisenet_segmentation:\n  ros__parameters:\n    max_batch: 2.5\n',
+    # What launch writes for an integer past int64: rcl reads a double.
+    'launch.yaml': '/**:\n  ros__parameters:\n    input_width: 1.0e+23\n',
+    'nested.yaml': ('ns:\n  bisenet_segmentation:\n    ros__parameters:\n'
+                    '      max_rate: 5\n'),
+    'anchors.yaml': '/**:\n  ros__parameters:\n    a: &x 0.5\n    overlay_alpha: *x\n',
+}
+
+
+@pytest.mark.parametrize('args, hardware_override, code, expected', [
+    (['-p', 'model_path:=/nonexistent/model.pth'], '', 1, '/nonexistent/model.pth'),
+    (['-p', 'backend:=tensorrt'], '', 1, 'tensorrt'),
+    (['-p', 'precision:=fp16'], '', 1, 'fp16 on a CPU would be emulated'),
+    (['-p', 'precision:=bf16'], 'avx2', 1, 'no native bf16'),
+    (['-p', 'precision:=bf16', '-p', 'backend:=openvino'], '-bf16', 1, 'no native bf16'),
+    # rcl keeps the first source's type: each value given is checked, naming its source.
+    (['--params-file', SEGMENTATION_YAML, '-p', 'overlay_alpha:=abc'], '', 1,
+     "parameter overlay_alpha from the command line (-p): 'abc' is a string; it takes a "
+     'double'),
+    (['--params-file', SEGMENTATION_YAML, '-p', 'publish_color:=5'], '', 1,
+     'parameter publish_color from the command line (-p): 5 is an integer; it takes a bool'),
+    (['--params-file', SEGMENTATION_YAML, '--params-file', '{dir}/second.yaml'], '', 1,
+     "parameter overlay_alpha from params file {dir}/second.yaml: 'abc' is a string"),
+    (['--params-file', SEGMENTATION_YAML, '--params-file', '{dir}/batch.yaml'], '', 1,
+     'parameter max_batch from params file {dir}/batch.yaml: 2.5 is a double; it takes an '
+     'integer'),
+    (['--params-file', SEGMENTATION_YAML, '--params-file', '{dir}/launch.yaml'], '', 1,
+     'parameter input_width from params file {dir}/launch.yaml: 1e+23 is a double'),
+    (['--params-file', SEGMENTATION_YAML, '--params-file', '{dir}/nested.yaml', '-r',
+      '__ns:=/ns'], '', 1, 'parameter max_rate from params file {dir}/nested.yaml: 5 is an '
+     'integer; it takes a double (write 5.0)'),
+    (['-p', 'max_batch:=99999999999999999999999'], '', 1,
+     'parameter max_batch from the command line (-p): 99999999999999999999999 is out of its '
+     'range 1..64'),
+    (['-p', 'input_width:=100'], '', 1, '100 is not a multiple of 32'),
+    # What rcl cannot parse: one line, exit 2, rcl's own log lines held back.
+    (['-r', 'image:=/a//b'], '', 2,
+     "invalid ROS arguments: Couldn't parse remap rule: '-r image:=/a//b'"),
+    (['-r', '__ns:=/a//b'], '', 2, "Couldn't parse remap rule: '-r __ns:=/a//b'"),
+    (['--params-file', '{dir}/anchors.yaml'], '', 2,
+     "Couldn't parse params file: '--params-file {dir}/anchors.yaml'"),
+    (['--params-file', '{dir}/missing.yaml'], '', 2,
+     "Couldn't parse params file: '--params-file {dir}/missing.yaml'"),
+    (['--log-level', 'loud'], '', 2, "Couldn't parse log level: '--log-level loud'"),
 ])
-def test_cannot_start_gives_one_line_and_exit_code_1(domain_id, model_path, args,
-                                                     hardware_override, expected):
+def test_cannot_start_gives_one_line(domain_id, model_path, tmp_path, args, hardware_override,
+                                     code, expected):
+    for name, text in HOSTILE_PARAMS_FILES.items():
+        (tmp_path / name).write_text(text)
+    args = [arg.format(dir=tmp_path) for arg in args]
     if 'model_path' not in args[1]:
         args = args + ['-p', f'model_path:={model_path}']
     env = ros_environment(domain_id, BISENET_ROS_HARDWARE=hardware_override)
-    code, stdout, stderr = run_node_to_exit(args, env)
+    exit_code, stdout, stderr = run_node_to_exit(args, env)
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
-    assert code == 1
+    assert exit_code == code
     assert len(lines) == 1, lines
-    assert expected in lines[0] and 'Traceback' not in lines[0]
+    assert expected.format(dir=tmp_path) in lines[0] and 'Traceback' not in lines[0]

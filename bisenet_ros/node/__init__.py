@@ -53,7 +53,7 @@ from bisenet_ros.node.interface import NODE_NAME
 
 def main(args=None, prog=None):
     """
-    Run the node until SIGINT/SIGTERM; return 0, or 1 when it cannot start.
+    Run the node until SIGINT/SIGTERM; return 0, 1 when it cannot start, 2 on bad arguments.
 
     ``args`` is a whole command line, program name first (``sys.argv`` when
     None), as rclpy takes it. ``--help`` prints the usage, parameters and

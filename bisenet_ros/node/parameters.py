@@ -28,7 +28,6 @@ from bisenet_ros.runtime.config import MAX_BATCH, MAX_INPUT_SIDE, MAX_THREADS, R
 from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS, STRIDE
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.parameter import Parameter
-import yaml
 
 
 # A camera name becomes a namespace: ROS name tokens separated by '/'.
@@ -193,43 +192,41 @@ def unknown_parameter_warning(name, qos_topics):
             f"(known: {', '.join(known)}, qos_overrides.*)")
 
 
-def command_line_values(argv):
-    """
-    Return {name: value} of this node's ``-p``/``--param NAME:=VALUE`` ROS arguments.
-
-    Values are read as YAML, as rcl reads them; a name scoped to another node
-    (``other_node:name``) is left out.
-    """
-    values, ros = {}, False
-    tokens = iter(argv)
-    for token in tokens:
-        if token in ('--ros-args', '--'):
-            ros = token == '--ros-args'
-        elif ros and token in ('-p', '--param'):
-            name, sep, text = next(tokens, '').partition(':=')
-            node, _, name = name.rpartition(':')
-            if sep and node in ('', NODE_NAME):
-                try:
-                    values[name] = yaml.safe_load(text)
-                except yaml.YAMLError:
-                    values[name] = text
-    return values
+_DECLARED = {AUTOSTART[0]: AUTOSTART[1:], **STRUCTURAL_PARAMETERS, **LIVE_PARAMETERS}
 
 
-def dropped_value(name, given, effective):
-    """
-    Return why the command line's ``given`` value of ``name`` did not take effect, or None.
+def _kind(value):
+    """Return how a parameter's value type is said: 'a double', 'a list of strings'..."""
+    if value is Parameter.Type.STRING_ARRAY:
+        return 'a list of strings'
+    return {bool: 'a bool', int: 'an integer', float: 'a double', str: 'a string',
+            list: 'a list', dict: 'a mapping', type(None): 'empty'}.get(type(value), 'a value')
 
-    rcl merges ``-p`` values into those of a ``--params-file``, and silently keeps
-    the file's value when the command line gives another type (``-p
-    overlay_alpha:=abc`` over the file's 0.5); without the file the same value
-    is refused. ``effective`` is the value the node was given.
+
+def given_value_problem(name, value):
     """
-    if given == effective and type(given) is type(effective):
+    Return why ``value``, given at start (params file, -p), is not one ``name`` takes, or None.
+
+    Type, range and the checks of :func:`check_parameter`, applied to every
+    value a source gives: rcl keeps only one per parameter and drops a later
+    value of another type silently. Names the node does not declare pass
+    (they are reported as unknown).
+    """
+    if name not in _DECLARED:
         return None
-    if isinstance(effective, float) and type(given) is int and given == effective:
-        return None
-    return (f'parameter {name}: the command line value {given!r} was not applied; the params '
-            f'file sets {effective!r} ({type(effective).__name__}), and rcl keeps a file value '
-            'that the command line gives as another type; give a '
-            f'{type(effective).__name__}')
+    default, descriptor = _DECLARED[name]
+    if default is Parameter.Type.STRING_ARRAY:
+        typed = isinstance(value, list) and all(isinstance(item, str) for item in value)
+    else:
+        typed = type(value) is type(default)
+    if not typed:
+        hint = f' (write {float(value)!r})' if (
+            isinstance(default, float) and type(value) is int) else ''
+        return f'{value!r} is {_kind(value)}; it takes {_kind(default)}{hint}'
+    for bounds in (*descriptor.integer_range, *descriptor.floating_point_range):
+        if not bounds.from_value <= value <= bounds.to_value:  # NaN is out too
+            return f'{value!r} is out of its range {bounds.from_value}..{bounds.to_value}'
+        step = getattr(bounds, 'step', 0)
+        if step and value != bounds.to_value and (value - bounds.from_value) % step:
+            return f'{value!r} is not a multiple of {step}'
+    return check_parameter(name, value, 'unconfigured', True)

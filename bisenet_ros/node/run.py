@@ -14,17 +14,22 @@
 
 """Run the segmentation node as a process: ``run`` and its one-line errors."""
 
+import contextlib
+import os
 import re
 import signal
 import sys
+import tempfile
 
 from bisenet_ros.node import NODE_NAME
-from bisenet_ros.node.parameters import command_line_values, dropped_value
 from bisenet_ros.node.segmentation_node import SegmentationNode, StartError
 import rclpy
-from rclpy.exceptions import ParameterException, ParameterUninitializedException
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation
 from rclpy.signals import SignalHandlerOptions
+
+RCLError = rclpy_implementation.RCLError
 
 # rclpy words a rejected value as 'Invalid parameter value (V) for parameter.
 # Reason: R: NAME'; say it as 'parameter NAME: R' instead.
@@ -40,34 +45,52 @@ def _one_line(exc):
     return ' '.join(text.split())
 
 
-def _check_command_line(node, argv):
-    """Raise StartError for a ``-p`` value that rcl dropped when merging a params file."""
-    for name, given in command_line_values(argv).items():
-        if not node.has_parameter(name):
-            continue  # reported as an unknown parameter by the node itself
-        try:
-            effective = node.get_parameter(name).value
-        except ParameterUninitializedException:  # 'cameras: []' has no type
-            continue
-        reason = dropped_value(name, given, effective)
-        if reason:
-            raise StartError(reason)
+def _rcl_refusal(exc):
+    """Return rcl's refusal of the ROS arguments as one line, without its source locations."""
+    text = re.sub(r',? at /\S+:\d+', '', str(exc))
+    text = text.replace('failed to initialize rcl: ', '').replace('. Error: error not set', '')
+    return ' '.join(text.split())
+
+
+@contextlib.contextmanager
+def _stderr_to(stream):
+    """Send what this process writes to file descriptor 2 into ``stream`` meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(stream.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def run(args, received):
     """
-    Run the node until a signal lands in ``received``; return 0, or 1 when it cannot start.
+    Run the node until a signal lands in ``received``; return 0, 1 or 2.
+
+    1: the node cannot start (model, parameter values); 2: rcl refuses the ROS
+    arguments (a remap rule, a params file it cannot parse).
 
     The caller's SIGINT/SIGTERM handlers only append to ``received`` (see
     ``bisenet_ros.node.main``); rclpy installs none of its own.
     """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    # rcl logs its own lines about arguments it refuses, above the exception that
+    # says the same: they are held back, and shown only when the start goes on.
+    with tempfile.TemporaryFile() as held:
+        try:
+            with _stderr_to(held):
+                rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+        except RCLError as exc:  # e.g. a remap rule or params file rcl cannot parse
+            print(f'{NODE_NAME}: invalid ROS arguments: {_rcl_refusal(exc)}', file=sys.stderr)
+            return 2
+        held.seek(0)
+        os.write(2, held.read())
     node = None
     code = 0
     try:
         if not received:
-            node = SegmentationNode()
-            _check_command_line(node, sys.argv if args is None else args)
+            node = SegmentationNode(ros_argv=sys.argv if args is None else args)
             if node.autostart:
                 node.start()
             executor = SingleThreadedExecutor()

@@ -30,9 +30,10 @@ from bisenet_ros.node.diagnostics import diagnostics_array, DIAGNOSTICS_QOS
 from bisenet_ros.node.frame_queue import LatestFrames, RateLimiter
 from bisenet_ros.node.interface import CLASS_INFO, NODE_NAME
 from bisenet_ros.node.label_info import label_info_message, label_info_type
+from bisenet_ros.node.parameter_sources import given_values
 from bisenet_ros.node.parameters import (AUTOSTART, check_parameter, emulated_precision,
-                                         LIVE_PARAMETERS, STRUCTURAL_PARAMETERS,
-                                         unknown_parameter_warning)
+                                         given_value_problem, LIVE_PARAMETERS,
+                                         STRUCTURAL_PARAMETERS, unknown_parameter_warning)
 from bisenet_ros.node.stats import ErrorThrottle
 from bisenet_ros.node.topics import Camera, class_info_json, CLASS_INFO_QOS
 from bisenet_ros.node.transport import default_transport_note, lost_warning
@@ -79,9 +80,17 @@ class _RosLogHandler(logging.Handler):
 class SegmentationNode(LifecycleNode):
     """Lifecycle node segmenting one or more camera streams with a BiSeNet Segmenter."""
 
-    def __init__(self, **kwargs):
-        """Declare the parameters (values from --params-file / -p) and report unknown ones."""
+    def __init__(self, ros_argv=None, **kwargs):
+        """
+        Declare the parameters (values from --params-file / -p) and report unknown ones.
+
+        ``ros_argv``: the process's command line, whose every given value is
+        checked (StartError names the first bad one and its source); None
+        where the process's arguments are not this node's (composed).
+        """
         super().__init__(NODE_NAME, **kwargs)
+        if ros_argv is not None:
+            self._check_given(ros_argv)
         self._state = 'unconfigured'
         self._segmenter = None
         self._confidence_available = False
@@ -124,6 +133,13 @@ class SegmentationNode(LifecycleNode):
         return self.get_parameter('autostart').value
 
     # -- parameters ------------------------------------------------------------------
+
+    def _check_given(self, argv):
+        for given in given_values(argv, self.get_name(), self.get_fully_qualified_name()):
+            problem = given_value_problem(given.name, given.value)
+            if problem:
+                self.destroy_node()
+                raise StartError(f'parameter {given.name} from {given.source}: {problem}')
 
     def _check_parameters(self, parameters):
         for parameter in parameters:
