@@ -38,6 +38,7 @@ __all__ = [
     'CompressedFormat',
     'DEFAULT_MAX_PIXELS',
     'ImageFormatError',
+    'MAX_FRAME_ID',
     'MAX_IMAGE_PIXELS',
     'MAX_IMAGE_SIDE',
     'OUTPUT_ENCODINGS',
@@ -46,10 +47,17 @@ __all__ = [
     'fill_image',
     'image_to_rgb',
     'parse_compressed_format',
+    'shown',
 ]
 
 # The compressed formats the node decodes: what image_transport's compressed plugin sends.
 ACCEPTED_CODECS = ('jpeg', 'png')
+
+# Longest header frame_id accepted. A frame_id is a tf2 frame name, tens of characters;
+# every output copies the header, so a 2 MB one would go out four times per frame.
+MAX_FRAME_ID = 256
+# How much of a string the sender chose (encoding, format, frame_id) an error shows.
+_SHOWN_CHARS = 64
 
 
 class ImageFormatError(ValueError):
@@ -58,7 +66,7 @@ class ImageFormatError(ValueError):
 
     ``kind`` is a short tag for counting errors by kind (diagnostics):
     unsupported_encoding, zero_size, absurd_size, bad_step, odd_width,
-    data_size or corrupt_compressed.
+    data_size, corrupt_compressed or frame_id.
     """
 
     def __init__(self, message, kind):
@@ -121,13 +129,29 @@ does not say), ``compression`` the codec name ('jpeg', 'png', ... or ''), and
 """
 
 
+def shown(text):
+    """Return ``repr(text)``, cut to its first characters and its length when it is long."""
+    text = str(text)
+    if len(text) <= _SHOWN_CHARS:
+        return repr(text)
+    return f'{text[:_SHOWN_CHARS]!r}... ({len(text)} characters)'
+
+
+def _check_frame_id(msg):
+    frame_id = getattr(getattr(msg, 'header', None), 'frame_id', '')
+    if len(frame_id) > MAX_FRAME_ID:
+        raise ImageFormatError(
+            f'header frame_id of {len(frame_id)} characters (at most {MAX_FRAME_ID}: a tf2 '
+            'frame name, which every output copies)', 'frame_id')
+
+
 def _unsupported_encoding_message(encoding):
     if _CV_TYPE_RE.match(encoding or ''):
         reason = 'depth/float images cannot be segmented as colour images; '
     else:
         reason = ''
-    return 'unsupported encoding {!r}: {}supported encodings are: {}'.format(
-        encoding, reason, ', '.join(SUPPORTED_ENCODINGS))
+    return 'unsupported encoding {}: {}supported encodings are: {}'.format(
+        shown(encoding), reason, ', '.join(SUPPORTED_ENCODINGS))
 
 
 def _check_size(width, height, max_pixels=DEFAULT_MAX_PIXELS):
@@ -177,8 +201,10 @@ def image_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     returned as a view); copy it before writing into it.
 
     Raises ImageFormatError on an unsupported encoding or inconsistent
-    width/height/step/data, or a size above the limits.
+    width/height/step/data, a size above the limits, or a header frame_id
+    longer than ``MAX_FRAME_ID``.
     """
+    _check_frame_id(msg)
     encoding = msg.encoding
     layout = _LAYOUTS.get(encoding)
     if layout is None:
@@ -239,8 +265,8 @@ def parse_compressed_format(fmt):
     fmt = (fmt or '').strip()
     if 'compresseddepth' in fmt.lower():
         raise ImageFormatError(
-            'unsupported compressed format {!r}: compressedDepth carries depth '
-            'data, not a colour image'.format(fmt), 'unsupported_encoding')
+            'unsupported compressed format {}: compressedDepth carries depth '
+            'data, not a colour image'.format(shown(fmt)), 'unsupported_encoding')
     if ';' not in fmt:
         return CompressedFormat('', fmt.lower(), True)
     image_encoding, rest = (part.strip() for part in fmt.split(';', 1))
@@ -262,26 +288,28 @@ def compressed_to_rgb(msg, max_pixels=DEFAULT_MAX_PIXELS):
     30000x30000 made OpenCV take gigabytes and seconds.
 
     Raises ImageFormatError for compressedDepth formats, other codecs, corrupt
-    or empty data, and images above the size limits.
+    or empty data, images above the size limits and a header frame_id longer
+    than ``MAX_FRAME_ID``.
     """
+    _check_frame_id(msg)
     fmt = msg.format
     parsed = parse_compressed_format(fmt)
     buf = _byte_buffer(msg.data)
     if buf.size == 0:
         raise ImageFormatError(
-            'corrupt compressed data: empty buffer (format {!r})'.format(fmt),
+            'corrupt compressed data: empty buffer (format {})'.format(shown(fmt)),
             'corrupt_compressed')
     width, height = _compressed_size(buf)
     _check_size(width, height, max_pixels)
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
     except cv2.error as exc:
-        raise ImageFormatError('corrupt compressed data: {} bytes, format {!r}: {}'.format(
-            buf.size, fmt, exc), 'corrupt_compressed') from exc
+        raise ImageFormatError('corrupt compressed data: {} bytes, format {}: {}'.format(
+            buf.size, shown(fmt), exc), 'corrupt_compressed') from exc
     if image is None:
         raise ImageFormatError(
-            'corrupt compressed data: OpenCV cannot decode {} bytes (format {!r})'.format(
-                buf.size, fmt), 'corrupt_compressed')
+            'corrupt compressed data: OpenCV cannot decode {} bytes (format {})'.format(
+                buf.size, shown(fmt)), 'corrupt_compressed')
     if image.shape[:2] != (height, width):
         raise ImageFormatError('corrupt compressed data: the header says {}x{}, the image '
                                'decodes to {}x{}'.format(width, height, image.shape[1],

@@ -603,6 +603,8 @@ def _bad(kind):
         msg.width, msg.step, msg.data = 0, 0, b''
     elif kind == 'absurd_size':
         msg.width, msg.height, msg.step = 100000, 100000, 300000
+    elif kind == 'frame_id':  # every output would copy it: refused, and the log shows 64
+        msg.header.frame_id = 'f' * 100_000
     return msg
 
 
@@ -616,7 +618,7 @@ def test_bad_frame_error_names_topic_stamp_and_problem(single, rig):
 
 
 @pytest.mark.parametrize('case', ['unsupported_encoding', 'data_size_short', 'data_size_long',
-                                  'bad_step', 'zero_size', 'absurd_size'])
+                                  'bad_step', 'zero_size', 'absurd_size', 'frame_id'])
 def test_bad_frame_is_counted_and_the_next_good_frame_served(single, rig, diagnostics, case):
     kind = case.replace('_short', '').replace('_long', '')
     rig.send(_image(_street_like(64, 128)))

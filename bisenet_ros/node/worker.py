@@ -28,7 +28,8 @@ import threading
 import time
 
 from bisenet_ros import render
-from bisenet_ros.image_msgs import DEFAULT_MAX_PIXELS, fill_image, ImageFormatError, new_image
+from bisenet_ros.image_msgs import (DEFAULT_MAX_PIXELS, fill_image, ImageFormatError, new_image,
+                                    shown)
 from bisenet_ros.node.stats import classify_image_error
 import rclpy
 from sensor_msgs.msg import Image
@@ -176,4 +177,4 @@ class Worker:
             kind, 'bad image')
         self._node.get_logger().error(
             f'{what} on {camera.input_topic} stamp {stamp.sec}.{stamp.nanosec:09d} '
-            f"frame_id '{frame.msg.header.frame_id}': {error}; frame skipped{note}")
+            f'frame_id {shown(frame.msg.header.frame_id)}: {error}; frame skipped{note}')
