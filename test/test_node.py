@@ -1003,15 +1003,19 @@ HOSTILE_PARAMS_FILES = {
     (['--params-file', '{dir}/missing.yaml'], '', 2,
      "Couldn't parse params file: '--params-file {dir}/missing.yaml'"),
     (['--log-level', 'loud'], '', 2, "Couldn't parse log level: '--log-level loud'"),
+    (['ROS_DOMAIN_ID=abc'], '', 2, 'cannot start ROS: ROS_DOMAIN_ID is not an integral number'),
+    (['ROS_DOMAIN_ID=300'], '', 2, 'cannot start ROS: ROS_DOMAIN_ID 300 is out of range'),
 ])
 def test_cannot_start_gives_one_line(domain_id, model_path, tmp_path, args, hardware_override,
                                      code, expected):
     for name, text in HOSTILE_PARAMS_FILES.items():
         (tmp_path / name).write_text(text)
-    args = [arg.format(dir=tmp_path) for arg in args]
-    if 'model_path' not in args[1]:
+    environment = dict(arg.split('=', 1) for arg in args if arg.startswith('ROS_'))
+    args = [arg.format(dir=tmp_path) for arg in args if not arg.startswith('ROS_')]
+    if 'model_path' not in ''.join(args):
         args = args + ['-p', f'model_path:={model_path}']
     env = ros_environment(domain_id, BISENET_ROS_HARDWARE=hardware_override)
+    env.update(environment)
     exit_code, stdout, stderr = run_node_to_exit(args, env)
     lines = [line for line in (stdout + stderr).splitlines() if line.strip()]
     assert exit_code == code

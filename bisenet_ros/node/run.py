@@ -45,11 +45,25 @@ def _one_line(exc):
     return ' '.join(text.split())
 
 
+# DDS derives UDP ports from the domain: past 232 they pass 65535, and Fast DDS
+# ends the process from inside node creation, with no exception to report.
+MAX_DOMAIN_ID = 232
+
+
+def _domain_problem(environ):
+    text = environ.get('ROS_DOMAIN_ID', '').strip()
+    if text.isdigit() and int(text) > MAX_DOMAIN_ID:
+        return (f'ROS_DOMAIN_ID {text} is out of range: DDS computes its ports from it; use '
+                f'0..101 (the range safe on Linux), at most {MAX_DOMAIN_ID}')
+    return None
+
+
 def _rcl_refusal(exc):
     """Return rcl's refusal of the ROS arguments as one line, without its source locations."""
     text = re.sub(r',? at /\S+:\d+', '', str(exc))
     text = text.replace('failed to initialize rcl: ', '').replace('. Error: error not set', '')
-    return ' '.join(text.split())
+    what = 'invalid ROS arguments' if "Couldn't parse" in text else 'cannot start ROS'
+    return f'{what}: {" ".join(text.split())}'
 
 
 @contextlib.contextmanager
@@ -70,11 +84,16 @@ def run(args, received):
     Run the node until a signal lands in ``received``; return 0, 1 or 2.
 
     1: the node cannot start (model, parameter values); 2: rcl refuses the ROS
-    arguments (a remap rule, a params file it cannot parse).
+    arguments (a remap rule, a params file it cannot parse) or the environment
+    (ROS_DOMAIN_ID).
 
     The caller's SIGINT/SIGTERM handlers only append to ``received`` (see
     ``bisenet_ros.node.main``); rclpy installs none of its own.
     """
+    problem = _domain_problem(os.environ)
+    if problem:
+        print(f'{NODE_NAME}: cannot start ROS: {problem}', file=sys.stderr)
+        return 2
     # rcl logs its own lines about arguments it refuses, above the exception that
     # says the same: they are held back, and shown only when the start goes on.
     with tempfile.TemporaryFile() as held:
@@ -82,7 +101,7 @@ def run(args, received):
             with _stderr_to(held):
                 rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
         except RCLError as exc:  # e.g. a remap rule or params file rcl cannot parse
-            print(f'{NODE_NAME}: invalid ROS arguments: {_rcl_refusal(exc)}', file=sys.stderr)
+            print(f'{NODE_NAME}: {_rcl_refusal(exc)}', file=sys.stderr)
             return 2
         held.seek(0)
         os.write(2, held.read())
