@@ -29,6 +29,9 @@ torch.set_num_threads(2)
 
 from helpers import reference_state_dict  # noqa: E402, I100 (needs the path above)
 
+# The node tests' fixtures (a node process and a ROS client beside it).
+pytest_plugins = ['node_rig']
+
 REPO = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).with_name('colcon')
 
