@@ -36,6 +36,12 @@ REPO = Path(__file__).resolve().parents[1]
 COLCON = Path(sys.executable).with_name('colcon')
 
 
+@pytest.fixture(scope='module')
+def cache(tmp_path_factory):
+    """Return a per-module cache directory for ONNX exports."""
+    return tmp_path_factory.mktemp('cache')
+
+
 @pytest.fixture(scope='session')
 def checkpoint(tmp_path_factory):
     """Return a CoinCheung V2 checkpoint with the reference fixtures' weights."""

@@ -123,6 +123,13 @@ def reference_input(case):
     return torch.randn((batch, 3, height, width), generator=gen, dtype=torch.float32)
 
 
+def street_like(height, width, seed=0):
+    """Return a smooth RGB image: the network then predicts several classes (noise ties them)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
+    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
 def claiming(ext, width, height):
     """
     Return a small real image (JPEG, PNG or BMP) whose header claims ``width`` x ``height``.

@@ -190,13 +190,6 @@ def subscriptions(client):
 
 # -- building and sending frames ---------------------------------------------------------
 
-def street_like(height, width, seed=0):
-    """Return a smooth RGB image: the network then predicts several classes."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
-
-
 def next_stamp():
     n = next(_stamps)
     return Time(sec=1_700_000_000 + n, nanosec=1000 * n + 7)

@@ -12,7 +12,7 @@
 # See the License for the specific language governing permissions and
 # limitations under the License.
 
-"""Tests for bisenet_ros.image_msgs, using the real sensor_msgs classes."""
+"""sensor_msgs/Image to RGB (every encoding, every rejection) and arrays back to Image."""
 
 import array as array_module
 import subprocess

@@ -19,14 +19,12 @@ import logging
 import subprocess
 import sys
 
-from bisenet_ros.render import (colorize, confidence_to_mono8, overlay, palette_lut,
-                                render_outputs)
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware, Segmenter
 from bisenet_ros.runtime.config import RuntimeConfig
 from bisenet_ros.runtime.export import (export_onnx, read_metadata, set_metadata,
                                         verify_against_torch)
 from bisenet_ros.runtime.processing import place, reduce_logits
-from helpers import needs, needs_no_gpu, simulated_class
+from helpers import needs, needs_no_gpu, simulated_class, street_like
 import numpy as np
 import onnx
 import pytest
@@ -40,23 +38,9 @@ TORCH_FP32 = {'backend': 'torch', 'device': 'cpu', 'precision': 'fp32'}
 
 
 @pytest.fixture(scope='module')
-def cache(tmp_path_factory):
-    """Return a per-module cache directory for ONNX exports."""
-    return tmp_path_factory.mktemp('cache')
-
-
-@pytest.fixture(scope='module')
 def torch_seg(checkpoint):
     """Return a torch Segmenter at a small input size."""
     return build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE)
-
-
-def _street_like(height, width, seed=0):
-    """Return a smooth RGB image (random images make every class a near-tie)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 255, (4, 4, 3), dtype=np.uint8)
-    import cv2
-    return cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
 
 
 @pytest.mark.parametrize('resize', ['stretch', 'letterbox', 'native'])
@@ -64,7 +48,7 @@ def _street_like(height, width, seed=0):
 def test_labels_come_back_at_the_source_resolution(checkpoint, resize, shape):
     seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, resize=resize,
                           confidence=True)
-    (result,) = seg.segment([_street_like(*shape)])
+    (result,) = seg.segment([street_like(*shape)])
     assert result.labels.shape == shape and result.labels.dtype == np.uint8
     assert result.labels.max() < 19
     assert result.confidence.shape == shape and result.confidence.dtype == np.float32
@@ -73,7 +57,7 @@ def test_labels_come_back_at_the_source_resolution(checkpoint, resize, shape):
 
 
 def test_mixed_sizes_in_one_call_equal_one_by_one(torch_seg):
-    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    images = [street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     together = torch_seg.segment(images, confidence=True)
     for image, result in zip(images, together):
         (alone,) = torch_seg.segment([image], confidence=True)
@@ -94,7 +78,7 @@ def test_letterbox_keeps_the_aspect_ratio_of_portrait_frames():
 
 def test_nearest_label_resize_only_produces_ids_the_network_produced(checkpoint):
     seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE)
-    image = _street_like(517, 333)
+    image = street_like(517, 333)
     batch, _ = seg.preprocess([image])
     with torch.inference_mode():
         network_ids = set(np.unique(seg.backend.run(batch)['logits'].argmax(1).numpy()))
@@ -104,7 +88,7 @@ def test_nearest_label_resize_only_produces_ids_the_network_produced(checkpoint)
 
 def test_logits_label_resize_equals_upsampling_logits_then_argmax(checkpoint):
     seg = build_segmenter(checkpoint, **TORCH_FP32, input_size=SIZE, label_resize='logits')
-    image = _street_like(300, 500)
+    image = street_like(300, 500)
     batch, _ = seg.preprocess([image])
     with torch.inference_mode():
         logits = seg.backend.run(batch)['logits']
@@ -146,7 +130,7 @@ def test_onnx_export_agrees_with_torch(checkpoint, tmp_path, outputs):
 
 def test_onnxruntime_backend_matches_torch_on_odd_sizes(checkpoint, cache, torch_seg):
     seg = build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
-    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    images = [street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert ours.labels.shape == ref.labels.shape
         assert (ours.labels == ref.labels).mean() > 0.995
@@ -157,80 +141,7 @@ def test_exported_onnx_file_loads_alone(checkpoint, cache):
     (onnx_path,) = [p for p in (cache / 'onnx').glob('*-fp32.onnx') if 'labels-fp32' in p.name]
     seg = build_segmenter(onnx_path, backend='onnxruntime')
     assert seg.input_size == SIZE and seg.info.class_names[0] == 'road'
-    assert seg.segment([_street_like(50, 70)])[0].labels.shape == (50, 70)
-
-
-def test_int8_holds_out_frames_and_stores_the_agreement_it_measured(checkpoint, cache):
-    frames = [_street_like(128, 256, seed=s) for s in range(4)]
-    int8 = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                           cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
-    meta = int8.backend.metadata
-    assert (meta['precision'], meta['int8_activations']) == ('int8', 'u8')
-    assert (meta['calibration_frames'], meta['int8_check_frames']) == (3, 1)
-    # The figure is what the two models do on the held-out (fourth) frame.
-    fp32 = build_segmenter(checkpoint, backend='onnxruntime', input_size=SIZE, cache_dir=cache)
-    same = (int8.segment(frames[3])[0].labels == fp32.segment(frames[3])[0].labels).mean()
-    assert meta['int8_agreement'] == pytest.approx(same, abs=1e-9)
-
-
-def test_int8_cache_is_keyed_by_the_calibration_frames(checkpoint, tmp_path):
-    for seed in (0, 1, 0):
-        frames = [_street_like(128, 256, seed=seed + s) for s in range(2)]
-        build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                        cache_dir=tmp_path, calibration_images=frames, int8_min_agreement=0)
-    assert len(list((tmp_path / 'onnx').glob('*-int8-u8-*.onnx'))) == 2
-
-
-def _int8_copy(checkpoint, cache, tmp_path, agreement):
-    """Return an int8 .onnx whose stored agreement is ``agreement`` (None: no figure)."""
-    frames = [_street_like(128, 256, seed=s) for s in range(2)]
-    seg = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                          cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
-    proto = onnx.load(str(seg.info.path))
-    meta = read_metadata(seg.info.path)
-    meta.pop('int8_agreement')
-    if agreement is not None:
-        meta['int8_agreement'] = agreement
-    set_metadata(proto, meta)
-    path = tmp_path / 'int8.onnx'
-    onnx.save(proto, str(path))
-    return path
-
-
-def test_int8_below_the_minimum_agreement_is_refused_with_the_figure(
-        checkpoint, cache, tmp_path, caplog):
-    path = _int8_copy(checkpoint, cache, tmp_path, 0.9)
-    with pytest.raises(ValueError, match=r'90\.00% of pixels .* below int8_min_agreement '
-                                         r'99\.50%; use bf16'):
-        build_segmenter(path, backend='onnxruntime', precision='int8')
-    with caplog.at_level(logging.INFO, logger='bisenet_ros.runtime'):
-        seg = build_segmenter(path, backend='onnxruntime', precision='int8',
-                              int8_min_agreement=0.85)
-    assert 'int8 labels 90.00% of pixels as fp32 did on 1 held-out' in caplog.text
-    assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
-
-
-def test_int8_without_a_measured_agreement_runs_only_unchecked(checkpoint, cache, tmp_path):
-    path = _int8_copy(checkpoint, cache, tmp_path, None)
-    with pytest.raises(ValueError, match='no measured int8 agreement'):
-        build_segmenter(path, backend='onnxruntime', precision='int8')
-    build_segmenter(path, backend='onnxruntime', precision='int8', int8_min_agreement=0)
-
-
-def test_openvino_int8_quantises_symmetric_activations_and_warns_of_others(
-        checkpoint, cache, caplog):
-    needs('openvino', 'int8')
-    frames = [_street_like(128, 256, seed=s) for s in range(2)]
-    with caplog.at_level(logging.WARNING, logger='bisenet_ros.runtime'):
-        ov = build_segmenter(checkpoint, backend='openvino', precision='int8', input_size=SIZE,
-                             cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
-        assert ov.backend.metadata['int8_activations'] == 's8'
-        assert 'quantise for openvino' not in caplog.text
-        assert ov.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
-        ort = build_segmenter(checkpoint, backend='onnxruntime', precision='int8', input_size=SIZE,
-                              cache_dir=cache, calibration_images=frames, int8_min_agreement=0)
-        build_segmenter(ort.info.path, backend='openvino', int8_min_agreement=0)
-    assert 'quantise for openvino' in caplog.text
+    assert seg.segment([street_like(50, 70)])[0].labels.shape == (50, 70)
 
 
 @pytest.mark.parametrize('precision', ['fp32', 'bf16'])
@@ -238,7 +149,7 @@ def test_openvino_backend_agrees_with_torch(checkpoint, cache, torch_seg, precis
     needs('openvino', precision)
     seg = build_segmenter(checkpoint, backend='openvino', precision=precision, input_size=SIZE,
                           cache_dir=cache)
-    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    images = [street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert (ours.labels == ref.labels).mean() > (0.995 if precision == 'fp32' else 0.9)
     with pytest.raises(BackendUnavailableError, match='runs on the CPU'):
@@ -288,7 +199,7 @@ def test_torch_reduced_precision_hands_float32_logits_to_the_upsampling(checkpoi
     seg = build_segmenter(checkpoint, backend='torch', device='cpu', precision='bf16',
                           input_size=SIZE)
     model = seg.backend.model
-    batch, _ = seg.preprocess([_street_like(128, 256)])
+    batch, _ = seg.preprocess([street_like(128, 256)])
     logits = seg.backend.run(batch)['logits']
     assert logits.dtype == torch.float32 and logits.shape[2:] == (SIZE[1], SIZE[0])
     assert not model.classifier._forward_hooks  # the lent model is left as it was
@@ -349,7 +260,7 @@ def test_a_precision_the_cpu_only_emulates_is_refused_before_any_work(
     monkeypatch.setenv(hardware.ENV_OVERRIDE, 'avx2')
     seg = build_segmenter(checkpoint, backend=backend, precision='fp32', input_size=SIZE,
                           cache_dir=tmp_path)
-    assert seg.segment(_street_like(50, 70))[0].labels.shape == (50, 70)
+    assert seg.segment(street_like(50, 70))[0].labels.shape == (50, 70)
 
 
 def test_other_invalid_uses_are_rejected(checkpoint, cache, torch_seg):
@@ -365,37 +276,6 @@ def test_other_invalid_uses_are_rejected(checkpoint, cache, torch_seg):
             torch_seg.segment([bad])
 
 
-def test_colour_mask_uses_the_palette_and_overlay_blends():
-    lut = palette_lut([(10, 20, 30), (200, 100, 0)])
-    labels = np.array([[0, 1], [255, 1]], dtype=np.uint8)
-    mask = colorize(labels, lut)
-    assert mask[0, 0].tolist() == [10, 20, 30] and mask[1, 0].tolist() == [0, 0, 0]
-    blended = overlay(np.full_like(mask, 100), mask, 0.5)
-    assert blended[0, 1].tolist() == [150, 100, 50]
-    with pytest.raises(ValueError, match='alpha'):
-        overlay(mask, mask, 1.5)
-    assert confidence_to_mono8(np.array([0.0, 0.5, 1.0])).tolist() == [0, 128, 255]
-
-
-@pytest.mark.parametrize('wanted', [set(), {'labels'}, {'color'}, {'overlay'},
-                                    {'labels', 'color', 'overlay', 'confidence'}])
-def test_render_outputs_gives_exactly_the_wanted_outputs(wanted):
-    lut = palette_lut([(10, 20, 30), (200, 100, 0)])
-    rgb = _street_like(6, 5)
-    labels = (np.arange(30, dtype=np.uint8).reshape(6, 5) % 2)
-    confidence = np.linspace(0, 1, 30, dtype=np.float32).reshape(6, 5)
-    produced = render_outputs(rgb, labels, lut, wanted, 0.25, confidence)
-    assert set(produced) == wanted
-    expected = {'labels': labels, 'color': colorize(labels, lut),
-                'overlay': overlay(rgb, colorize(labels, lut), 0.25),
-                'confidence': confidence_to_mono8(confidence)}
-    for name, array in produced.items():
-        assert np.array_equal(array, expected[name]), name
-    assert 'confidence' not in render_outputs(rgb, labels, lut, {'confidence'}, 0.5, None)
-    with pytest.raises(ValueError, match="unknown outputs \\['depth'\\]"):
-        render_outputs(rgb, labels, lut, {'depth'})
-
-
 def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
     from bisenet_ros.checkpoint import CheckpointInfo, load_checkpoint
     model, info = load_checkpoint(checkpoint)
@@ -405,7 +285,7 @@ def test_an_in_memory_model_segments_as_its_file_does(checkpoint, torch_seg):
                                                                                 info.source)
     seg = Segmenter.from_model(model, info, RuntimeConfig(input_size=SIZE))
     assert seg.model_path == checkpoint and seg.class_names == torch_seg.class_names
-    images = [_street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
+    images = [street_like(*shape, seed=i) for i, shape in enumerate(ODD_SIZES)]
     for ours, ref in zip(seg.segment(images), torch_seg.segment(images)):
         assert np.array_equal(ours.labels, ref.labels)
 
