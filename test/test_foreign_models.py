@@ -302,6 +302,23 @@ def test_auto_runs_a_foreign_model_at_fp32(tmp_path):
                                   _mmseg_reference(folder / 'end2end.onnx', rgb))
 
 
+@pytest.mark.parametrize('width, height', [(513, 513), (100, 60)])
+def test_a_fixed_input_of_any_size_runs_as_exported(tmp_path, width, height):
+    # Stride 32 is BiSeNet's rule for sizes we choose; a graph's own size is its exporter's.
+    model = _export(TinyNet(19, seed=8), tmp_path / 'odd.onnx', torch.zeros(1, 3, height, width),
+                    ['input'], ['output'])
+    (tmp_path / 'odd.yaml').write_text(yaml.safe_dump({
+        'input': {'color': 'RGB', 'range': 1, 'mean': [0.5] * 3, 'std': [0.25] * 3},
+        'output': {'kind': 'scores'}, 'classes': 'cityscapes'}))
+    rgb = _frame(9, height, width)
+    x = (rgb / np.float32(255) - np.float32(0.5)) / np.float32(0.25)
+    (scores,) = _run(model, {'input': x.astype(np.float32).transpose(2, 0, 1)[None]})
+    seg, result = _segment(model, rgb, cache_dir=tmp_path / 'cache')
+    assert seg.input_size == (width, height)
+    np.testing.assert_array_equal(result.labels, scores[0].argmax(0))
+    assert seg.segment([_frame(10, 77, 131)])[0].labels.shape == (77, 131)
+
+
 def test_a_graph_using_our_tensor_names_is_renamed_not_merged(tmp_path):
     model = _export(TinyNet(19, seed=9), tmp_path / 'named.onnx',
                     torch.zeros(1, 3, SIZE[1], SIZE[0]), ['image'], ['logits'])

@@ -52,13 +52,15 @@ def _is_number(value):
             and math.isfinite(value))
 
 
-def check_metadata(meta, path, num_classes=None):
+def check_metadata(meta, path, num_classes=None, stride=STRIDE):
     """
     Raise CheckpointError unless ``meta`` (a file's metadata dict) is well-formed.
 
     Checks the fields that describe the network: num_classes, class_names,
     palette, mean, std, input_size, format_version. ``num_classes`` (from the
-    weights) wins over the file's own claim when given.
+    weights) wins over the file's own claim when given. ``input_size`` sides
+    are multiples of ``stride``: a checkpoint's network divides its input by
+    32, while an ONNX graph's fixed size is whatever it was exported at.
     """
     if not isinstance(meta, dict):
         raise CheckpointError(f'{path}: metadata is a {type(meta).__name__}, expected a JSON '
@@ -97,10 +99,11 @@ def check_metadata(meta, path, num_classes=None):
     size = meta.get('input_size')
     if size is not None and not (
             isinstance(size, (list, tuple)) and len(size) == 2
-            and all(_is_int(v) and v > 0 and v % STRIDE == 0 for v in size)
+            and all(_is_int(v) and v > 0 and v % stride == 0 for v in size)
             and size[0] * size[1] <= MAX_INPUT_PIXELS):
-        _fail(path, 'input_size', size, f'[W, H], positive multiples of {STRIDE}, at most '
-              f'{MAX_INPUT_PIXELS} pixels (7680x4320)')
+        sides = f'positive multiples of {stride}' if stride > 1 else 'positive integers'
+        _fail(path, 'input_size', size, f'[W, H], {sides}, at most {MAX_INPUT_PIXELS} pixels '
+              '(7680x4320)')
 
 
 def _check_text(value, path, field='metadata'):
@@ -117,7 +120,7 @@ def _check_text(value, path, field='metadata'):
 
 def check_export_metadata(meta, path):
     """Also check the figures an exported .onnx file declares about itself."""
-    check_metadata(meta, path)
+    check_metadata(meta, path, stride=1)
     if meta.get('input_size') is None:
         _fail(path, 'input_size', None, '[W, H]: an exported file has a fixed input size')
     if meta.get('precision', 'fp32') not in ('fp32', 'int8'):

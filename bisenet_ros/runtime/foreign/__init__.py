@@ -31,7 +31,6 @@ from pathlib import Path
 from bisenet_ros.runtime.export import METADATA_KEY, set_metadata
 from bisenet_ros.runtime.foreign.contract import (ContractError, model_file, ModelContract,
                                                   read_contract)
-from bisenet_ros.runtime.options import STRIDE
 
 LOG = logging.getLogger('bisenet_ros.runtime')
 
@@ -102,9 +101,6 @@ def adapted(path, config):
     contract = read_contract(source, proto, getattr(config, 'class_table', None))
     table = _class_table(contract)
     width, height = contract.input_size
-    if width % STRIDE or height % STRIDE:
-        raise ContractError(f'{source}: input size {width}x{height} is not a multiple of '
-                            f'{STRIDE}; export the model at a size that is')
     target = config.cache_folder / 'foreign' / f'{source.stem}-{_identity(contract, table)}.onnx'
     if target.is_file():
         return target
