@@ -23,7 +23,7 @@ the preprocessing the contract declares.
 import json
 import re
 
-from bisenet_ros.runtime import BackendUnavailableError, build_segmenter
+from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, foreign
 from bisenet_ros.runtime.foreign import contract_of, ContractError
 import cv2
 import numpy as np
@@ -317,6 +317,19 @@ def test_a_fixed_input_of_any_size_runs_as_exported(tmp_path, width, height):
     assert seg.input_size == (width, height)
     np.testing.assert_array_equal(result.labels, scores[0].argmax(0))
     assert seg.segment([_frame(10, 77, 131)])[0].labels.shape == (77, 131)
+
+
+def test_a_graph_past_protobufs_limit_keeps_its_weights_beside_the_wrapped_copy(
+        tmp_path, monkeypatch):
+    # 2 GiB models are what this is for; the limit lowered, a small one takes the same path.
+    monkeypatch.setattr(foreign, 'INLINE_LIMIT', 0)
+    folder = _mmdeploy_folder(tmp_path)
+    rgb = _frame(11, SIZE[1], SIZE[0])
+    seg, result = _segment(folder, rgb, class_table='cityscapes', cache_dir=tmp_path / 'cache')
+    assert [p.suffix for p in (tmp_path / 'cache' / 'foreign').iterdir()] in (
+        ['.onnx', '.data'], ['.data', '.onnx'])
+    np.testing.assert_array_equal(result.labels, _mmseg_reference(folder / 'end2end.onnx',
+                                                                  rgb))
 
 
 def test_a_graph_using_our_tensor_names_is_renamed_not_merged(tmp_path):

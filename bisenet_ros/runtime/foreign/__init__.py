@@ -33,6 +33,9 @@ from bisenet_ros.runtime.foreign.contract import (ContractError, model_file, Mod
                                                   read_contract)
 
 LOG = logging.getLogger('bisenet_ros.runtime')
+# protobuf serialises at most 2 GiB: past this much of stored tensors the wrapped copy
+# keeps them in a data file beside it, as ONNX's external data format allows.
+INLINE_LIMIT = 1536 << 20
 
 __all__ = ['adapted', 'ContractError', 'contract_of', 'ModelContract']
 
@@ -84,6 +87,23 @@ def _identity(contract, table):
     return digest.hexdigest()[:16]
 
 
+def _save(proto, target):
+    """Write ``proto`` to ``target`` whole or not at all (a concurrent start may race)."""
+    import onnx
+    from bisenet_ros.runtime.model_memory import element_count, graphs, itemsize, stored_tensors
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f'.{target.name}.{os.getpid()}.partial')
+    stored = sum(element_count(t.dims) * itemsize(t.data_type)
+                 for body in graphs(proto.graph) for t in stored_tensors(body))
+    if stored > INLINE_LIMIT:  # the data file is this writer's own; the rename publishes it
+        onnx.save(proto, str(partial), save_as_external_data=True,
+                  all_tensors_to_one_file=True, size_threshold=0,
+                  location=f'{target.stem}.{os.getpid()}.data')
+    else:
+        onnx.save(proto, str(partial), save_as_external_data=False)
+    partial.replace(target)
+
+
 def adapted(path, config):
     """
     Return the .onnx (or checkpoint) path to open for the model at ``path``.
@@ -114,11 +134,7 @@ def adapted(path, config):
         'mean': [0.0, 0.0, 0.0], 'std': [1.0, 1.0, 1.0], 'input_size': [width, height],
         'precision': 'fp32', 'outputs': 'labels' if contract.output_kind == 'labels' else 'logits',
         'foreign_model': str(source), 'contract': contract.sources})
-    import onnx
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f'.{target.name}.{os.getpid()}.partial')
-    onnx.save(proto, str(partial))
-    partial.replace(target)
+    _save(proto, target)
     LOG.info('%s: foreign model adapted to %s (contract: %s)', source, target,
              ', '.join(f'{k} from {v}' for k, v in contract.sources.items()))
     return target
