@@ -14,13 +14,12 @@
 
 """Run the segmentation node as a process: ``run`` and its one-line errors."""
 
-import contextlib
 import os
 import re
 import signal
 import sys
-import tempfile
 
+from bisenet_ros.native_stderr import held_native_stderr
 from bisenet_ros.node import NODE_NAME
 from bisenet_ros.node.segmentation_node import SegmentationNode, StartError
 import rclpy
@@ -66,19 +65,6 @@ def _rcl_refusal(exc):
     return f'{what}: {" ".join(text.split())}'
 
 
-@contextlib.contextmanager
-def _stderr_to(stream):
-    """Send what this process writes to file descriptor 2 into ``stream`` meanwhile."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    os.dup2(stream.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 def run(args, received):
     """
     Run the node until a signal lands in ``received``; return 0, 1 or 2.
@@ -94,17 +80,12 @@ def run(args, received):
     if problem:
         print(f'{NODE_NAME}: cannot start ROS: {problem}', file=sys.stderr)
         return 2
-    # rcl logs its own lines about arguments it refuses, above the exception that
-    # says the same: they are held back, and shown only when the start goes on.
-    with tempfile.TemporaryFile() as held:
-        try:
-            with _stderr_to(held):
-                rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-        except RCLError as exc:  # e.g. a remap rule or params file rcl cannot parse
-            print(f'{NODE_NAME}: {_rcl_refusal(exc)}', file=sys.stderr)
-            return 2
-        held.seek(0)
-        os.write(2, held.read())
+    try:  # rcl's own log lines about what it refuses are held back: one line is ours
+        with held_native_stderr():
+            rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+    except RCLError as exc:  # e.g. a remap rule or params file rcl cannot parse
+        print(f'{NODE_NAME}: {_rcl_refusal(exc)}', file=sys.stderr)
+        return 2
     node = None
     code = 0
     try:

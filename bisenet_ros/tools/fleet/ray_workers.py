@@ -42,6 +42,7 @@ import tempfile
 import threading
 import uuid
 
+from bisenet_ros.native_stderr import held_native_stderr
 from bisenet_ros.tools.fleet.worker import chunk_result, ChunkWorker
 
 # How long the driver waits for results before it refreshes the progress (seconds).
@@ -132,12 +133,18 @@ def _join(ray, address):
     # retries for many minutes: the join runs in a thread the caller stops waiting for.
     worker_logger = logging.getLogger('ray._private.worker')
     worker_logger.addFilter(_not_main_thread_warning)
-    try:
-        thread = threading.Thread(target=join, name='bisenet-fleet-ray-join', daemon=True)
-        thread.start()
-        thread.join(JOIN_SECONDS)
+    try:  # its C++ core logs each failed attempt: held, and shown only if the join works
+        with held_native_stderr():
+            thread = threading.Thread(target=join, name='bisenet-fleet-ray-join', daemon=True)
+            thread.start()
+            thread.join(JOIN_SECONDS)
+            _check_joined(thread, failure, address)
     finally:
         worker_logger.removeFilter(_not_main_thread_warning)
+
+
+def _check_joined(thread, failure, address):
+    """Raise WorkerStartError unless the join thread ended without a failure."""
     if thread.is_alive():
         where = "this machine's (auto)" if address == 'auto' else f'at {address}'
         raise WorkerStartError(f'the Ray cluster {where} did not answer within '
