@@ -29,10 +29,11 @@ from bisenet_ros.image_msgs import image_to_rgb, SUPPORTED_ENCODINGS
 from bisenet_ros.runtime import auto, hardware
 from builtin_interfaces.msg import Time
 import cv2
+from helpers import street_like
 from node_rig import (as_array, counted, diagnostics_values, fastdds_segments, FRAMES_DROPPED,
                       image_msg, LATCHED, latched_class_names, latched_label_info, left_behind,
                       next_stamp, NODE, NUM_CLASSES, publish_until_counted, RELIABLE, Rig,
-                      set_parameter, street_like)
+                      set_parameter)
 import numpy as np
 import pytest
 from rclpy.qos import QoSProfile, ReliabilityPolicy

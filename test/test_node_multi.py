@@ -19,12 +19,12 @@ from pathlib import Path
 import secrets
 
 from builtin_interfaces.msg import Time
-from helpers import claiming, simulated_class
+from helpers import claiming, simulated_class, street_like
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from node_rig import (compressed_msg, counted, diagnostics_values, latched_label_info, lifecycle,
                       lifecycle_state, NODE, NUM_CLASSES, publish_until_counted, Rig,
-                      set_parameter, street_like)
+                      set_parameter)
 import pytest
 from ros_helpers import NodeProcess, ros_environment
 from sensor_msgs.msg import CompressedImage

@@ -26,7 +26,8 @@ import secrets
 import signal
 import time
 
-from node_rig import fastdds_segments, image_msg, left_behind, REPO, Rig, street_like
+from helpers import street_like
+from node_rig import fastdds_segments, image_msg, left_behind, REPO, Rig
 import pytest
 from ros_helpers import NodeProcess, ros_environment, run_node_to_exit, wait_until
 
