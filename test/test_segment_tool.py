@@ -152,9 +152,27 @@ def test_a_bag_gives_label_topics_with_the_input_headers(model, tmp_path, capsys
 
 
 def test_an_unreadable_input_fails_with_one_line(model, tmp_path, capsys):
+    (tmp_path / 'notes.txt').write_text('a note')
     assert main([str(tmp_path / 'notes.txt'), '-o', str(tmp_path / 'out'),
                  '--model', str(model)]) == 1
     assert 'not an image, folder, video' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('case, link', [
+    ('missing', ''), ('dangling', ' (a link to nowhere.png, which leads to nothing)'),
+    ('loop', ' (a link to loop_b.png, which leads to nothing)')])
+def test_an_input_that_is_not_there_is_refused_before_the_model_loads(
+        tmp_path, capsys, case, link):
+    (tmp_path / 'dangling.png').symlink_to('nowhere.png')
+    (tmp_path / 'loop_a.png').symlink_to('loop_b.png')
+    (tmp_path / 'loop_b.png').symlink_to('loop_a.png')
+    source = tmp_path / {'missing': 'drive.png', 'dangling': 'dangling.png',
+                         'loop': 'loop_a.png'}[case]
+    assert main([str(source), '-o', str(tmp_path / 'out'), '--model',
+                 str(tmp_path / 'never_opened.pth')]) == 1
+    # The model named does not exist either: the input is judged first.
+    assert capsys.readouterr().err.splitlines() == [
+        f'bisenet segment: {source}: no such file or folder{link}']
 
 
 @pytest.mark.parametrize('precision, override, reason', [

@@ -15,6 +15,7 @@
 
 """Find and read the inputs the offline tools accept: images, folders, videos, bags."""
 
+import os
 from pathlib import Path
 
 from bisenet_ros.image_sizes import claimed_size, EncodedImageError, size_refusal
@@ -118,6 +119,10 @@ def check_output(source, output, kind):
 def input_kind(path):
     """Return 'image', 'folder', 'video' or 'bag' for an offline tool's input."""
     path = Path(path)
+    if not path.exists():  # before any model loads: a typo costs a second, not a minute
+        link = f' (a link to {os.readlink(path)}, which leads to nothing)' if path.is_symlink() \
+            else ''
+        raise ValueError(f'{path}: no such file or folder{link}')
     if path.is_dir():
         if (path / 'metadata.yaml').exists():
             return 'bag'
