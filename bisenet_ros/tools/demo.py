@@ -26,6 +26,7 @@ with a legend) and prints frames in/out/dropped and processing time.
 """
 
 from datetime import datetime
+import itertools
 import os
 from pathlib import Path
 import subprocess
@@ -60,7 +61,7 @@ def source_frames(source, count):
         desc = str(source)
     frames = samples.read_frames(source, count)
     if not frames:
-        raise SystemExit(f'bisenet demo: no frames in {source}')
+        raise ValueError(f'no frames in {source}')
     frames = [cv2.resize(f, (640, round(640 * f.shape[0] / f.shape[1])))
               if f.shape[1] > 640 else f for f in frames]
     return frames[:count], desc
@@ -163,6 +164,18 @@ def wait_for_graph(env, timeout):
         rclpy.try_shutdown()
 
 
+def _new_folder(path):
+    """Create and return ``path``, or ``path-2``, ``path-3``... when runs share a second."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        candidate = path if attempt == 1 else path.with_name(f'{path.name}-{attempt}')
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            continue
+
+
 def main(argv=None, prog='bisenet demo'):
     """Run the demo; return 0 when frames were segmented end to end."""
     parser = new_parser(prog, __doc__)
@@ -173,13 +186,16 @@ def main(argv=None, prog='bisenet demo'):
     parser.add_argument('--output', type=Path, default=Path('out/demo'))
     parser.add_argument('--timeout', type=float, default=240.0)
     args = parser.parse_args(argv)
-    out_dir = args.output / datetime.now().strftime('%Y%m%d-%H%M%S')
-    out_dir.mkdir(parents=True)
-    if args.input is not None and inputs.input_kind(args.input) == 'bag':
-        in_bag, desc = args.input, f'the bag {args.input}'
-    else:
-        frames, desc = source_frames(args.input, args.frames)
-        in_bag = out_dir / 'input_bag'
+    try:  # the input is judged before anything is written or started
+        is_bag = args.input is not None and inputs.input_kind(args.input) == 'bag'
+        frames, desc = (None, f'the bag {args.input}') if is_bag else source_frames(
+            args.input, args.frames)
+        out_dir = _new_folder(args.output / datetime.now().strftime('%Y%m%d-%H%M%S'))
+    except (OSError, ValueError) as exc:
+        print(f'{prog}: {exc}', file=sys.stderr)
+        return 1
+    in_bag = args.input if is_bag else out_dir / 'input_bag'
+    if not is_bag:
         write_input_bag(frames, in_bag, args.fps)
     model = args.model or demo_model_path()
     print(f'input: {desc}\nmodel: {model or "none"}'

@@ -95,8 +95,15 @@ def load_config(path=None, overrides=None, name=None, runs_dir=RUNS_DIR):
     if path:
         if not Path(path).is_file():
             raise FileNotFoundError(f'--config {path}: no such file')
-        with open(path) as f:
-            loaded = yaml.safe_load(f) or {}
+        try:
+            with open(path, encoding='utf-8') as f:
+                loaded = yaml.safe_load(f) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(f'--config {path}: not a readable YAML file ('
+                             f'{" ".join(str(exc).split())})') from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f'--config {path}: expected a mapping of settings, got a '
+                             f'{type(loaded).__name__}')
         unknown = sorted(set(loaded) - set(DEFAULTS))
         if unknown:
             raise ValueError(f'{path}: unknown settings {unknown} (the settings are listed by '
