@@ -24,7 +24,11 @@ The ROS node keeps its own executable, ``segmentation_node``, for ``ros2 run``.
 """
 
 import importlib
+import os
 import sys
+
+# Set to see the traceback behind a one-line error (for a bug report).
+TRACEBACK_VARIABLE = 'BISENET_ROS_TRACEBACK'
 
 # subcommand -> (module under bisenet_ros.tools, one line of what it does)
 SUBCOMMANDS = {
@@ -68,6 +72,18 @@ def main(argv=None):
         return module.main(rest, prog=f'bisenet {name}')
     except SystemExit as exc:  # argparse's --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else 1
+    except (OSError, ValueError) as exc:
+        # What a file or a value the user gave makes a tool raise, where the tool has no
+        # message of its own: one line that names it, never a traceback.
+        if os.environ.get(TRACEBACK_VARIABLE):
+            raise
+        print(f'bisenet {name}: {_one_line(exc)} (set {TRACEBACK_VARIABLE}=1 for the '
+              'traceback)', file=sys.stderr)
+        return 1
+
+
+def _one_line(exc):
+    return ' '.join(str(exc).split()) or type(exc).__name__
 
 
 if __name__ == '__main__':

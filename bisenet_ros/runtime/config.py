@@ -51,9 +51,9 @@ def parse_size(text):
 
 
 def size_argument(text):
-    """Return parse_size(text) for argparse (its error becomes a usage error)."""
+    """Return the network size ``text`` names, checked, for argparse (an error is a usage one)."""
     try:
-        return parse_size(text)
+        return check_input_size(parse_size(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

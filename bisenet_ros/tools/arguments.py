@@ -55,6 +55,31 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f'{text} (default: %(default)s)'
 
 
+def int_within(low, high=None):
+    """Return an argparse type: an integer within ``low``..``high`` (no upper bound if None)."""
+    def integer(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+        if value < low or (high is not None and value > high):
+            bound = f'not within {low}..{high}' if high is not None else f'below {low}'
+            raise argparse.ArgumentTypeError(f'{value} is {bound}')
+        return value
+    return integer
+
+
+def positive_number(text):
+    """Return ``text`` as a finite float above 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'{value} is not a number above 0')
+    return value
+
+
 def new_parser(prog, doc):
     """Return a parser for subcommand ``prog`` described by a module docstring ``doc``."""
     return argparse.ArgumentParser(prog=prog, description=doc.strip(),

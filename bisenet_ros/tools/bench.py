@@ -39,6 +39,7 @@ to AVX2 (and the probe masked, so auto decides as there): an AVX2 robot's code
 paths on this core, a proxy for its speed ratios, not for its clock.
 """
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -52,9 +53,10 @@ from bisenet_ros.media import inputs
 from bisenet_ros.models import build_model
 from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
-from bisenet_ros.runtime.config import size_argument
+from bisenet_ros.runtime.config import MAX_BATCH, MAX_THREADS, size_argument
+from bisenet_ros.runtime.options import AUTO, BACKENDS, PRECISIONS
 from bisenet_ros.tools import peaks, samples
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import int_within, new_parser
 import cv2
 import numpy as np
 import torch
@@ -88,6 +90,20 @@ def _model_for(arch, model, tmp):
     torch.manual_seed(0)
     save_checkpoint(path, build_model(arch, aux=False).eval(), {'arch': arch})
     return path
+
+
+def config_argument(text):
+    """Return ``text`` if it spells a row 'backend:precision[:contiguous][@file]' (argparse)."""
+    spec, at, own_model = text.partition('@')
+    parts = spec.split(':')
+    backend, precision, layout = (parts + ['', ''])[:3] if len(parts) <= 3 else ('', '', '')
+    if (backend not in (AUTO, *BACKENDS) or precision not in (AUTO, *PRECISIONS)
+            or layout not in ('', 'contiguous') or (at and not own_model)):
+        raise argparse.ArgumentTypeError(
+            f'{text!r} is not backend:precision[:contiguous][@model file] with backend one of '
+            f'{", ".join((AUTO, *BACKENDS))} and precision one of '
+            f'{", ".join((AUTO, *PRECISIONS))}')
+    return text
 
 
 def _build(config, model_path, size, batch, calibration, cache_dir, threads):
@@ -141,6 +157,7 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp, roofs
     """Measure every config for one (arch, size, batch); return result rows."""
     model_path = _model_for(arch, args.model, tmp)
     resized = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames]
+    resized *= -(-batch // len(resized))  # fewer frames than a batch: they repeat
     batches = [resized[i:i + batch] for i in range(0, len(resized) - batch + 1, batch)]
     segmenters, failures = {}, {}
     for config in configs:
@@ -149,6 +166,9 @@ def bench_case(arch, size, batch, configs, frames, calibration, args, tmp, roofs
                                         Path(tmp) / 'cache', args.threads)
         except (BackendUnavailableError, ValueError) as exc:
             failures[config] = str(exc)
+    if configs[0] in failures:  # every ratio is to it
+        raise ValueError(f'the baseline config {configs[0]} cannot run here: '
+                         f'{failures[configs[0]]}')
     missing = {_ran(seg) for seg in segmenters.values()} - set(roofs)
     roofs.update(peaks.measure_roofs(Path(tmp), missing, args.threads))
     for seg in segmenters.values():
@@ -230,18 +250,19 @@ def main(argv=None, prog='bisenet bench'):
     parser.add_argument('--archs', nargs='+', default=['bisenetv2', 'bisenetv1'])
     parser.add_argument('--input-size', type=size_argument, nargs='+', metavar='WxH',
                         default=[(1024, 512), (2048, 1024)], help='network input sizes')
-    parser.add_argument('--batch', type=int, nargs='+', default=[1, 4],
+    parser.add_argument('--batch', type=int_within(1, MAX_BATCH), nargs='+', default=[1, 4],
                         help='images per forward pass')
-    parser.add_argument('--configs', nargs='+', default=list(DEFAULT_CONFIGS),
+    parser.add_argument('--configs', type=config_argument, nargs='+',
+                        default=list(DEFAULT_CONFIGS),
                         help='backend:precision[:contiguous][@model file]; the first is the '
                              'baseline')
-    parser.add_argument('--repeats', type=int, default=10)
-    parser.add_argument('--warmup', type=int, default=2)
-    parser.add_argument('--threads', type=int, default=2)
+    parser.add_argument('--repeats', type=int_within(1), default=10)
+    parser.add_argument('--warmup', type=int_within(0), default=2)
+    parser.add_argument('--threads', type=int_within(1, MAX_THREADS), default=2)
     parser.add_argument('--frames', type=Path, help='folder of real frames')
     parser.add_argument('--calibration', type=Path,
                         help='folder of int8 calibration frames (default: CamVid train)')
-    parser.add_argument('--calibration-count', type=int, default=16)
+    parser.add_argument('--calibration-count', type=int_within(1), default=16)
     parser.add_argument('--quick', action='store_true',
                         help='V2, 1024x512, batch 1, 8 repeats (~2 minutes)')
     parser.add_argument('--json', type=Path, help='also write the results as JSON here')
@@ -260,6 +281,9 @@ def main(argv=None, prog='bisenet bench'):
                                                                  [1], 8)
     folder = args.frames or samples.street_folder()
     frames = sample_frames(folder)
+    if not frames:
+        print(f'{prog}: {folder}: no frames to time (images or videos)', file=sys.stderr)
+        return 1
     source = str(folder) if folder else 'synthetic frames'
     calibration_dir = args.calibration or samples.calibration_folder()
     calibration = ([inputs.read_rgb(p) for p in

@@ -45,9 +45,9 @@ import time
 
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, hardware
-from bisenet_ros.runtime.config import size_argument
+from bisenet_ros.runtime.config import MAX_THREADS, size_argument
 from bisenet_ros.tools import samples
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.bench import sample_frames
 from bisenet_ros.tools.processes import local_ros_env, stop_process
 import cv2
@@ -166,10 +166,11 @@ def main(argv=None, prog='bisenet bench-node'):
                         help="network precision (default: the model file's own)")
     parser.add_argument('--input-size', type=size_argument, default='1024x512',
                         metavar='WxH', help='camera frame and network input size')
-    parser.add_argument('--threads', type=int, default=2)
-    parser.add_argument('--frames', type=int, default=20, help='frames for (1) and (2)')
-    parser.add_argument('--rate', type=float, default=30.0, help='overload publish rate')
-    parser.add_argument('--overload-frames', type=int, default=2000)
+    parser.add_argument('--threads', type=int_within(1, MAX_THREADS), default=2)
+    parser.add_argument('--frames', type=int_within(1), default=20, help='frames for (1) and (2)')
+    parser.add_argument('--rate', type=positive_number, default=30.0,
+                        help='overload publish rate')
+    parser.add_argument('--overload-frames', type=int_within(1), default=2000)
     args = parser.parse_args(argv)
     print(f'hardware: {hardware.probe().summary()}', flush=True)
     frames = sample_frames(samples.street_folder())

@@ -41,7 +41,8 @@ import sys
 import tempfile
 import time
 
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.runtime.options import MAX_IMAGE_SIDE
+from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.processes import local_ros_env, stop_process
 
 QOS_CHOICES = ('best_effort', 'reliable')
@@ -193,10 +194,14 @@ def parse_args(argv=None, prog=None):
                         help='Fast DDS XML profile to compare with the default (repeatable)')
     parser.add_argument('--publisher-only', action='store_true',
                         help='also measure each profile given to the publisher alone')
-    parser.add_argument('--count', type=int, default=200, help='images per run (default: 200)')
-    parser.add_argument('--width', type=int, default=1024, help='image width (default: 1024)')
-    parser.add_argument('--height', type=int, default=512, help='image height (default: 512)')
-    parser.add_argument('--rate', type=float, default=30.0, help='images per second (default: 30)')
+    parser.add_argument('--count', type=int_within(1), default=200,
+                        help='images per run (default: 200)')
+    parser.add_argument('--width', type=int_within(1, MAX_IMAGE_SIDE), default=1024,
+                        help='image width (default: 1024)')
+    parser.add_argument('--height', type=int_within(1, MAX_IMAGE_SIDE), default=512,
+                        help='image height (default: 512)')
+    parser.add_argument('--rate', type=positive_number, default=30.0,
+                        help='images per second (default: 30)')
     parser.add_argument('--reliability', choices=QOS_CHOICES, action='append', default=None,
                         help='QoS to measure (repeatable; default: both)')
     parser.add_argument('--json', metavar='FILE',

@@ -29,6 +29,7 @@ Example::
     bisenet record /camera/image_raw /bisenet_segmentation/overlay -o run1 --duration 30
 """
 
+import argparse
 import datetime
 import functools
 import sys
@@ -36,14 +37,17 @@ import time
 
 from bisenet_ros.media.bags import adapt_qos, BagError, BagWriter, message_class, qos_from_profile
 from bisenet_ros.media.bags import STORAGE_PLUGINS
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.processes import ros_context
 
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.utilities import remove_ros_args
+from rclpy.validate_full_topic_name import validate_full_topic_name
+from rclpy.validate_topic_name import validate_topic_name
 
 # How often the graph is looked at for topics that have no publisher yet.
 GRAPH_POLL_S = 0.5
@@ -134,19 +138,31 @@ def default_bag_name():
     return datetime.datetime.now().strftime('rosbag2_%Y_%m_%d-%H_%M_%S')
 
 
+def topic_argument(text):
+    """Return ``text`` if rcl takes it as a topic name (argparse type); else say why."""
+    try:
+        validate_topic_name(text)
+        if not any(mark in text for mark in '~{'):  # substitutions resolve at the node
+            validate_full_topic_name(text if text.startswith('/') else '/' + text)
+    except InvalidTopicNameException as exc:
+        reason = str(exc).splitlines()[0].removeprefix('Invalid topic name: ').rstrip(':')
+        raise argparse.ArgumentTypeError(f'{text!r}: {reason}') from None
+    return text
+
+
 def parse_args(argv=None, prog=None):
     """Parse the command line (ROS arguments after ``--ros-args`` are left to rclpy)."""
     parser = new_parser(prog or 'bisenet record', __doc__)
-    parser.add_argument('topics', nargs='+', help='topics to record')
+    parser.add_argument('topics', nargs='+', type=topic_argument, help='topics to record')
     parser.add_argument('-o', '--output', default=None,
                         help='bag directory to create (default: rosbag2_<date>-<time>)')
     parser.add_argument('-s', '--storage', choices=sorted(STORAGE_PLUGINS), default='mcap',
                         help='storage format (default: mcap)')
-    parser.add_argument('--duration', type=float, default=None,
+    parser.add_argument('--duration', type=positive_number, default=None,
                         help='stop after this many seconds')
-    parser.add_argument('--count', type=int, default=None,
+    parser.add_argument('--count', type=int_within(1), default=None,
                         help='stop once every topic has this many messages')
-    parser.add_argument('--qos-depth', type=int, default=10,
+    parser.add_argument('--qos-depth', type=int_within(1), default=10,
                         help='subscription queue length (default: 10)')
     return parser.parse_args(remove_ros_args(sys.argv[1:] if argv is None else argv))
 
