@@ -70,8 +70,11 @@ def main(argv=None):
     module = importlib.import_module(f'bisenet_ros.tools.{SUBCOMMANDS[name][0]}')
     try:
         return module.main(rest, prog=f'bisenet {name}')
-    except SystemExit as exc:  # argparse's --help (0) and usage errors (2)
-        return exc.code if isinstance(exc.code, int) else 1
+    except SystemExit as exc:  # argparse's --help (0) and usage errors (2), a tool's message
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)  # what Python would print for it
+        return 1
     except (OSError, ValueError) as exc:
         # What a file or a value the user gave makes a tool raise, where the tool has no
         # message of its own: one line that names it, never a traceback.

@@ -36,6 +36,17 @@ USAGE_ERRORS = {
     ('record', '/a//b'): "'/a//b': topic name must not contain repeated '/'",
     ('record', '/x', '--duration', '-1'): '--duration: -1.0 is not a number above 0',
     ('record', '/x', '--count', '0'): '--count: 0 is below 1',
+    ('segment', 'a.png', '-o', 'out', '--alpha', '5'): '--alpha: 5.0 is not within 0..1',
+    ('segment', 'a.png', '-o', 'out', '--max-image-pixels', '-1'):
+        '--max-image-pixels: -1 is not within 1..',
+    ('fleet', 'bags', '-o', 'out', '--alpha', 'nan'): '--alpha: nan is not within 0..1',
+    ('evaluate', '--data', 'd', '--limit', '-1'): '--limit: -1 is below 1',
+    ('export', '-o', 'x.onnx', '--int8-min-agreement', '1.5'):
+        '--int8-min-agreement: 1.5 is not within 0..1',
+    ('demo', '--fps', '0'): '--fps: 0.0 is not a number above 0',
+    ('play', 'bag', '--wait-timeout', '-3'): '--wait-timeout: -3.0 is not a number above 0',
+    ('play', 'bag', '--qos-depth', '0'): '--qos-depth: 0 is below 1',
+    ('info', '--class-table', 'ade20k'): '--class-table applies to a --model',
 }
 
 
@@ -44,6 +55,13 @@ def test_a_value_no_subcommand_can_use_is_a_usage_error(capsys, argv):
     assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert 'Traceback' not in err and USAGE_ERRORS[argv] in err.splitlines()[-1], err
+
+
+def test_a_tools_own_exit_message_is_printed(tmp_path, capsys):
+    # export says 'no images in ...' through SystemExit: the front door prints it.
+    assert main(['export', '--precision', 'int8', '--calibration', str(tmp_path),
+                 '-o', str(tmp_path / 'x.onnx')]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == f'bisenet export: no images in {tmp_path}'
 
 
 def test_a_path_that_cannot_be_written_is_one_line_naming_it(tmp_path, capsys):

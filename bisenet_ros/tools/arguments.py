@@ -80,6 +80,17 @@ def positive_number(text):
     return value
 
 
+def fraction(text):
+    """Return ``text`` as a float within 0..1 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'{value} is not within 0..1')
+    return value
+
+
 def new_parser(prog, doc):
     """Return a parser for subcommand ``prog`` described by a module docstring ``doc``."""
     return argparse.ArgumentParser(prog=prog, description=doc.strip(),

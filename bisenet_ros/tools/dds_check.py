@@ -208,7 +208,7 @@ def parse_args(argv=None, prog=None):
                         help="also write the reports as JSON lines to FILE ('-': print them "
                              'instead of the table)')
     parser.add_argument('--topic', default='/bisenet_dds_check/image', help=argparse.SUPPRESS)
-    parser.add_argument('--timeout', type=float, default=20.0,
+    parser.add_argument('--timeout', type=positive_number, default=20.0,
                         help='longest wait for the two processes to match (default: 20)')
     parser.add_argument('--role', choices=('publisher', 'subscriber'), default=None,
                         help=argparse.SUPPRESS)

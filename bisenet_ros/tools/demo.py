@@ -37,7 +37,7 @@ from bisenet_ros.image_msgs import image_to_rgb
 from bisenet_ros.media import bags, inputs
 from bisenet_ros.resources import config_path, demo_model_path
 from bisenet_ros.tools import samples
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.processes import local_ros_env, stop_process
 import cv2
 import numpy as np
@@ -181,10 +181,10 @@ def main(argv=None, prog='bisenet demo'):
     parser = new_parser(prog, __doc__)
     parser.add_argument('--input', type=Path, help='video, image folder or rosbag2')
     parser.add_argument('--model', type=Path, help='checkpoint (default: demonstration model)')
-    parser.add_argument('--frames', type=int, default=20, help='frames to publish')
-    parser.add_argument('--fps', type=float, default=4.0, help='camera rate')
+    parser.add_argument('--frames', type=int_within(1), default=20, help='frames to publish')
+    parser.add_argument('--fps', type=positive_number, default=4.0, help='camera rate')
     parser.add_argument('--output', type=Path, default=Path('out/demo'))
-    parser.add_argument('--timeout', type=float, default=240.0)
+    parser.add_argument('--timeout', type=positive_number, default=240.0)
     args = parser.parse_args(argv)
     try:  # the input is judged before anything is written or started
         is_bag = args.input is not None and inputs.input_kind(args.input) == 'bag'

@@ -36,7 +36,7 @@ from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.cityscapes import IGNORE_ID
 from bisenet_ros.media import inputs
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
-from bisenet_ros.tools.arguments import new_parser, runtime_config
+from bisenet_ros.tools.arguments import int_within, new_parser, runtime_config
 from bisenet_ros.training.datasets import build_dataset, CLASS_PRESETS
 from bisenet_ros.training.evaluation import evaluate, segmenter_predictor
 from bisenet_ros.training.metrics import format_table, summarize
@@ -68,7 +68,7 @@ def build_parser(prog=PROG):
                    help="class ids to average over, e.g. 0,1,2 or 'camvid' (default: all)")
     p.add_argument('--calibration', type=Path, default=None,
                    help='folder of real frames to calibrate int8 from a checkpoint')
-    p.add_argument('--limit', type=int, default=None, help='only the first N frames')
+    p.add_argument('--limit', type=int_within(1), default=None, help='only the first N frames')
     p.add_argument('--json', type=Path, metavar='FILE', default=None,
                    help="write the summary as JSON to this file ('-' for stdout)")
     RuntimeConfig.add_arguments(p)

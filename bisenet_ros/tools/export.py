@@ -50,7 +50,7 @@ from bisenet_ros.runtime.model_check import examine
 from bisenet_ros.runtime.processing import (DEFAULT_INPUT_SIZE, Normaliser,
                                             prepare_batch)
 from bisenet_ros.runtime.quantize import ACTIVATIONS, int8_shortfall, quantize_int8
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import fraction, int_within, new_parser
 import numpy as np
 
 
@@ -70,11 +70,11 @@ def _parser(prog):
     parser.add_argument('--precision', choices=('fp32', 'int8'), default='fp32')
     parser.add_argument('--calibration', type=Path,
                         help='folder of real frames (int8 calibration and verification)')
-    parser.add_argument('--calibration-count', type=int, default=16,
+    parser.add_argument('--calibration-count', type=int_within(1), default=16,
                         help='frames read; one in four is held out to measure agreement')
     parser.add_argument('--int8-for', choices=tuple(ACTIVATIONS), default='onnxruntime',
                         help='backend the int8 file is quantised for')
-    parser.add_argument('--int8-min-agreement', type=float,
+    parser.add_argument('--int8-min-agreement', type=fraction,
                         default=RuntimeConfig.int8_min_agreement,
                         help='fail unless int8 labels at least this share of held-out '
                              'pixels as fp32 does')

@@ -45,6 +45,8 @@ def main(argv=None, prog='bisenet info'):
     parser.add_argument('--class-table', metavar='NAME|FILE',
                         help="with --model: the class table option (default: the model's own)")
     args = parser.parse_args(argv)
+    if args.class_table is not None and args.model is None:
+        parser.error('--class-table applies to a --model: give the model it labels')
     if args.model is not None:
         status = _print_contract(prog, args.model, args.class_table)
         if status:

@@ -40,7 +40,7 @@ import time
 from bisenet_ros.media.bags import (adapt_qos, BagError, BagReadError, CAMERA_TYPES,
                                     IMAGE_TYPES, message_class)
 from bisenet_ros.media.bags import qos_from_profile, read_messages, read_topics
-from bisenet_ros.tools.arguments import new_parser
+from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.processes import ros_context
 
 from rclpy.duration import Duration
@@ -256,23 +256,23 @@ def parse_args(argv=None, prog=None):
     parser.add_argument('--step-on', metavar='TOPIC', default=None,
                         help='after each image wait for a message on TOPIC (the output of a node) '
                              'instead of following the recorded timing')
-    parser.add_argument('--step-timeout', type=float, default=10.0,
+    parser.add_argument('--step-timeout', type=positive_number, default=10.0,
                         help='longest wait for the --step-on answer to one image (default: 10)')
     parser.add_argument('--clock', type=float, nargs='?', const=40.0, default=None,
                         metavar='HZ', help='publish /clock from the bag time, at HZ between '
                                            'messages (default when given: 40)')
-    parser.add_argument('--wait-for-subscribers', type=int, default=0, metavar='N',
+    parser.add_argument('--wait-for-subscribers', type=int_within(0), default=0, metavar='N',
                         help='hold the first message until each image topic has N subscribers')
-    parser.add_argument('--wait-timeout', type=float, default=60.0,
+    parser.add_argument('--wait-timeout', type=positive_number, default=60.0,
                         help='give up waiting for subscribers after this many seconds')
     parser.add_argument('-l', '--loop', action='store_true', help='play the bag again and again')
     parser.add_argument('--reliability', choices=('auto', 'reliable', 'best_effort'),
                         default='auto', help='publisher reliability (default: as recorded)')
     parser.add_argument('--durability', choices=('auto', 'volatile', 'transient_local'),
                         default='auto', help='publisher durability (default: as recorded)')
-    parser.add_argument('--qos-depth', type=int, default=10,
+    parser.add_argument('--qos-depth', type=int_within(1), default=10,
                         help='publisher queue length (default: 10)')
-    parser.add_argument('--ack-timeout', type=float, default=5.0,
+    parser.add_argument('--ack-timeout', type=positive_number, default=5.0,
                         help='longest wait at the end for reliable subscribers to acknowledge '
                              'the last messages (default: 5)')
     args = parser.parse_args(remove_ros_args(sys.argv[1:] if argv is None else argv))

@@ -40,8 +40,8 @@ from bisenet_ros import render
 from bisenet_ros.checkpoint import CheckpointError
 from bisenet_ros.media import inputs
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
-from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
-from bisenet_ros.tools.arguments import new_parser, runtime_config
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS
+from bisenet_ros.tools.arguments import fraction, int_within, new_parser, runtime_config
 from bisenet_ros.tools.video_outputs import segment_video
 import numpy as np
 from tqdm import tqdm
@@ -116,9 +116,10 @@ def build_parser(prog=PROG):
                                                                          'bag for a bag)')
     parser.add_argument('--outputs', default=DEFAULT_OUTPUTS,
                         help=f'comma-separated subset of {",".join(OUTPUTS)}')
-    parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
+    parser.add_argument('--alpha', type=fraction, default=0.5, help='overlay opacity, 0..1')
     parser.add_argument('--topics', nargs='+', help='bag image topics (default: all)')
-    parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument('--max-image-pixels', type=int_within(1, MAX_IMAGE_PIXELS),
+                        default=DEFAULT_MAX_PIXELS,
                         help='largest input image accepted, checked from its header before '
                              'decoding (8K)')
     RuntimeConfig.add_arguments(parser)

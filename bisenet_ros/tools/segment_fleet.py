@@ -51,8 +51,8 @@ from bisenet_ros.resources import demo_model_path
 from bisenet_ros.runtime import BackendUnavailableError, build_segmenter, RuntimeConfig
 from bisenet_ros.runtime.export import file_sha256
 from bisenet_ros.runtime.foreign.contract import model_file
-from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS
-from bisenet_ros.tools.arguments import new_parser, runtime_config
+from bisenet_ros.runtime.options import DEFAULT_MAX_PIXELS, MAX_IMAGE_PIXELS
+from bisenet_ros.tools.arguments import fraction, int_within, new_parser, runtime_config
 from bisenet_ros.tools.fleet import discovery
 from bisenet_ros.tools.fleet import layout
 from bisenet_ros.tools.fleet import output_bags
@@ -81,9 +81,10 @@ def build_parser(prog=PROG):
                                           f'(default: {DEFAULT_OUTPUTS})')
     parser.add_argument('--labels-only', action='store_true',
                         help='write the labels topics only, without copies of the input images')
-    parser.add_argument('--alpha', type=float, default=0.5, help='overlay opacity, 0..1')
+    parser.add_argument('--alpha', type=fraction, default=0.5, help='overlay opacity, 0..1')
     parser.add_argument('--topics', nargs='+', help='image topics (default: all of each bag)')
-    parser.add_argument('--max-image-pixels', type=int, default=DEFAULT_MAX_PIXELS,
+    parser.add_argument('--max-image-pixels', type=int_within(1, MAX_IMAGE_PIXELS),
+                        default=DEFAULT_MAX_PIXELS,
                         help='largest input image accepted (8K)')
     parser.add_argument('--chunk-frames', type=int, default=1000,
                         help='split bigger bags into chunks of about this many frames')
