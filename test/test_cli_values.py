@@ -14,8 +14,12 @@
 
 """Values no subcommand can use: refused in one line before any work, never a traceback."""
 
+from pathlib import Path
+
 from bisenet_ros.cli import main
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 # argv -> what the one line says; all are usage errors (status 2) read by argparse.
 USAGE_ERRORS = {
@@ -47,11 +51,16 @@ USAGE_ERRORS = {
     ('play', 'bag', '--wait-timeout', '-3'): '--wait-timeout: -3.0 is not a number above 0',
     ('play', 'bag', '--qos-depth', '0'): '--qos-depth: 0 is below 1',
     ('info', '--class-table', 'ade20k'): '--class-table applies to a --model',
+    # Fast DDS runs on its defaults past a file it cannot read: the row would be a lie.
+    ('dds-check', '--profile', 'README.md'): 'README.md: not a readable XML file',
+    ('dds-check', '--profile', 'package.xml'): 'package.xml: not a Fast DDS profile (its root is',
+    ('dds-check', '--profile', 'no/such.xml'): 'no/such.xml: not a readable XML file',
 }
 
 
 @pytest.mark.parametrize('argv', sorted(USAGE_ERRORS))
-def test_a_value_no_subcommand_can_use_is_a_usage_error(capsys, argv):
+def test_a_value_no_subcommand_can_use_is_a_usage_error(capsys, monkeypatch, argv):
+    monkeypatch.chdir(REPO)  # the files named are the repository's own
     assert main(list(argv)) == 2
     err = capsys.readouterr().err
     assert 'Traceback' not in err and USAGE_ERRORS[argv] in err.splitlines()[-1], err

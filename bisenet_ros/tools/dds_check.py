@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from xml.etree import ElementTree
 
 from bisenet_ros.runtime.options import MAX_IMAGE_SIDE
 from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
@@ -187,10 +188,27 @@ def format_row(report):
             f'{report["received"]:>4}/{report["sent"]:<4} {latency}')
 
 
+def profile_argument(text):
+    """
+    Return ``text`` if it is a Fast DDS XML profile file (argparse type).
+
+    Fast DDS ignores a file it cannot read and runs on its defaults: the row
+    would be measured and named after a profile that played no part.
+    """
+    try:
+        root = ElementTree.parse(text).getroot()
+    except (OSError, ElementTree.ParseError) as exc:
+        raise argparse.ArgumentTypeError(f'{text}: not a readable XML file ({exc})') from None
+    if root.tag.rpartition('}')[2] not in ('dds', 'profiles'):
+        raise argparse.ArgumentTypeError(f'{text}: not a Fast DDS profile (its root is '
+                                         f'<{root.tag}>, not <dds> or <profiles>)')
+    return text
+
+
 def parse_args(argv=None, prog=None):
     """Parse the command line."""
     parser = new_parser(prog or 'bisenet dds-check', __doc__)
-    parser.add_argument('--profile', action='append', default=[],
+    parser.add_argument('--profile', action='append', default=[], type=profile_argument,
                         help='Fast DDS XML profile to compare with the default (repeatable)')
     parser.add_argument('--publisher-only', action='store_true',
                         help='also measure each profile given to the publisher alone')
