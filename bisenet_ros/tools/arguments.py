@@ -55,13 +55,17 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f'{text} (default: %(default)s)'
 
 
+def _parsed(text, cast, kind):
+    try:
+        return cast(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'{text!r} is not {kind}') from None
+
+
 def int_within(low, high=None):
     """Return an argparse type: an integer within ``low``..``high`` (no upper bound if None)."""
     def integer(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f'{text!r} is not an integer') from None
+        value = _parsed(text, int, 'an integer')
         if value < low or (high is not None and value > high):
             bound = f'not within {low}..{high}' if high is not None else f'below {low}'
             raise argparse.ArgumentTypeError(f'{value} is {bound}')
@@ -71,10 +75,7 @@ def int_within(low, high=None):
 
 def positive_number(text):
     """Return ``text`` as a finite float above 0 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    value = _parsed(text, float, 'a number')
     if not 0 < value < float('inf'):
         raise argparse.ArgumentTypeError(f'{value} is not a number above 0')
     return value
@@ -82,10 +83,7 @@ def positive_number(text):
 
 def fraction(text):
     """Return ``text`` as a float within 0..1 (argparse type)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'{text!r} is not a number') from None
+    value = _parsed(text, float, 'a number')
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f'{value} is not within 0..1')
     return value
