@@ -75,6 +75,9 @@ def main(argv=None):
             return exc.code or 0
         print(exc.code, file=sys.stderr)  # what Python would print for it
         return 1
+    except KeyboardInterrupt:  # Ctrl-C where a tool has no handler of its own
+        print(f'\nbisenet {name}: interrupted', file=sys.stderr)
+        return 130
     except (OSError, ValueError) as exc:
         # What a file or a value the user gave makes a tool raise, where the tool has no
         # message of its own: one line that names it, never a traceback.

@@ -36,7 +36,6 @@ Exit status: 0 when every bag is done (now or before), 1 when a bag failed
 or a frame could not be decoded (each listed), 2 for a usage error.
 """
 
-import contextlib
 import logging
 import os
 from pathlib import Path
@@ -345,11 +344,14 @@ def main(argv=None, prog=PROG):
         return 1
     began = time.monotonic()
     try:
-        with ray_workers.sigterm_ends_run() if args.ray else contextlib.nullcontext():
+        with ray_workers.sigterm_ends_run():  # on Ray or in this process alike
             run, bag_runs = _run(args, settings, found, out_root)
     except ray_workers.Terminated:
         print(f'{prog}: stopped by SIGTERM; a rerun resumes the unfinished bags', file=sys.stderr)
         return 128 + signal.SIGTERM
+    except KeyboardInterrupt:
+        print(f'{prog}: stopped by Ctrl-C; a rerun resumes the unfinished bags', file=sys.stderr)
+        return 128 + signal.SIGINT
     except (CheckpointError, BackendUnavailableError, RuntimeError, ValueError,
             OSError) as exc:
         print(f'{prog}: {exc}', file=sys.stderr)
