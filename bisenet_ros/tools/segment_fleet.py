@@ -85,7 +85,7 @@ def build_parser(prog=PROG):
     parser.add_argument('--max-image-pixels', type=int_within(1, MAX_IMAGE_PIXELS),
                         default=DEFAULT_MAX_PIXELS,
                         help='largest input image accepted (8K)')
-    parser.add_argument('--chunk-frames', type=int, default=1000,
+    parser.add_argument('--chunk-frames', type=int_within(1), default=1000,
                         help='split bigger bags into chunks of about this many frames')
     parser.add_argument('--json', type=Path, metavar='FILE',
                         help='JSON report (default: <output>/fleet-report.json)')
@@ -94,7 +94,7 @@ def build_parser(prog=PROG):
                              '--ray-address (also --ray=ADDRESS) names')
     parser.add_argument('--ray-address', metavar='ADDRESS',
                         help='join this Ray cluster: auto, host:port or ray://head:10001')
-    parser.add_argument('--workers', type=int,
+    parser.add_argument('--workers', type=int_within(1),
                         help='Ray workers, one model each (default: as many as the cluster '
                              'has GPUs, or CPUs / --threads)')
     parser.add_argument('--gpus-per-worker', type=float, default=1.0,
@@ -123,9 +123,6 @@ def _settings(parser, args):
                      f'{args.outputs}')
     which = parse_outputs(parser, args.outputs or ('labels' if args.labels_only
                                                    else DEFAULT_OUTPUTS))
-    for name in ('chunk_frames', 'workers'):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            parser.error(f'--{name.replace("_", "-")} must be >= 1, got {getattr(args, name)}')
     if args.ray not in (False, True):
         try:
             ray_workers.endpoint(args.ray)
