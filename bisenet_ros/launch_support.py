@@ -30,6 +30,7 @@ from ament_index_python.packages import (get_package_prefix, get_package_share_d
                                          PackageNotFoundError)
 from bisenet_ros.node.interface import CHOICES, LAUNCH_PARAMETERS, LOG_LEVELS, PACKAGE
 from bisenet_ros.node.parameters import given_value_problem
+from bisenet_ros.node.transport import profile_problem
 from launch.actions import (DeclareLaunchArgument, LogInfo, RegisterEventHandler,
                             SetEnvironmentVariable, Shutdown)
 from launch.event_handlers import OnProcessExit
@@ -249,6 +250,9 @@ def dds_profile_actions(context):
         os.path.join(get_package_share_directory(PACKAGE), 'config'), _shm_bytes())
     if profile:
         require_file(profile, 'dds_profile')
+        problem = profile_problem(profile)
+        if problem:
+            raise LaunchArgumentError(f'dds_profile {profile}: {problem}')
     actions = [LogInfo(msg=why)]
     if profile:
         actions.append(SetEnvironmentVariable(profile_variable(context.environment),

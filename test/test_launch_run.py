@@ -307,6 +307,12 @@ REFUSED = {
                          'out of its range 0..8192'),
     'input_width_step': (['input_width:=500'], 'input_width:=500: 500 is not a multiple of 32'),
     'max_batch_zero': (['max_batch:=0'], 'max_batch:=0: 0 is out of its range 1..64'),
+    # Fast DDS would run on its defaults past a file it cannot read, without a word.
+    'dds_profile_not_xml': ([f'dds_profile:={TEST_DIR.parent / "README.md"}'],
+                            f'dds_profile {TEST_DIR.parent / "README.md"}: not a readable XML'),
+    'dds_profile_not_fast_dds': ([f'dds_profile:={TEST_DIR.parent / "package.xml"}'],
+                                 f'dds_profile {TEST_DIR.parent / "package.xml"}: not a Fast '
+                                 'DDS profile'),
 }
 
 

@@ -25,6 +25,7 @@ configure. Plain functions of the environment, tested without DDS.
 """
 
 import os
+from xml.etree import ElementTree
 
 # Fast DDS 3 reads the first, Fast DDS 2 (Humble, Jazzy) the second.
 PROFILE_VARIABLES = ('FASTDDS_DEFAULT_PROFILES_FILE', 'FASTRTPS_DEFAULT_PROFILES_FILE')
@@ -34,6 +35,22 @@ PROFILE = 'config/fastdds_large_images.xml'
 FIX = (f'give the camera driver and this node the large-image Fast DDS profile '
        f'({PROFILE} in FASTDDS_DEFAULT_PROFILES_FILE; the launch files set it by default), '
        'and measure with `bisenet dds-check`')
+
+
+def profile_problem(path):
+    """
+    Return why ``path`` is not a Fast DDS XML profile, or None.
+
+    Fast DDS ignores a file it cannot read and runs on its defaults, without a
+    word: a process started with it would not be configured as it was told.
+    """
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError) as exc:
+        return f'not a readable XML file ({exc})'
+    if root.tag.rpartition('}')[2] not in ('dds', 'profiles'):
+        return f'not a Fast DDS profile (its root is <{root.tag}>, not <dds> or <profiles>)'
+    return None
 
 
 def is_fast_dds(rmw_identifier):

@@ -40,8 +40,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from xml.etree import ElementTree
 
+from bisenet_ros.node.transport import profile_problem
 from bisenet_ros.runtime.options import MAX_IMAGE_SIDE
 from bisenet_ros.tools.arguments import int_within, new_parser, positive_number
 from bisenet_ros.tools.processes import local_ros_env, stop_process
@@ -189,19 +189,10 @@ def format_row(report):
 
 
 def profile_argument(text):
-    """
-    Return ``text`` if it is a Fast DDS XML profile file (argparse type).
-
-    Fast DDS ignores a file it cannot read and runs on its defaults: the row
-    would be measured and named after a profile that played no part.
-    """
-    try:
-        root = ElementTree.parse(text).getroot()
-    except (OSError, ElementTree.ParseError) as exc:
-        raise argparse.ArgumentTypeError(f'{text}: not a readable XML file ({exc})') from None
-    if root.tag.rpartition('}')[2] not in ('dds', 'profiles'):
-        raise argparse.ArgumentTypeError(f'{text}: not a Fast DDS profile (its root is '
-                                         f'<{root.tag}>, not <dds> or <profiles>)')
+    """Return ``text`` if it is a Fast DDS XML profile (argparse type), not a misnamed row."""
+    problem = profile_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f'{text}: {problem}')
     return text
 
 
